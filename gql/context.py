@@ -1,0 +1,82 @@
+"""The per-request GraphQL context: one session, the caller, and lazily built loaders.
+
+graphql-core resolves sibling fields concurrently, and an `AsyncSession` must not be used by
+two tasks at once, so every database call goes through `Context.db()`, which serialises them
+on one lock. DataLoaders still batch: one statement per relation level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Hashable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+from strawberry.fastapi import BaseContext
+
+from resolvers._query import Limits
+from resolvers.caller import Caller
+from resolvers.errors import Unauthenticated
+from zalo_oa.db import Database
+from zalo_oa.settings import Settings
+
+
+@dataclass
+class Context(BaseContext):
+    database: Database
+    settings: Settings
+    caller_: Caller | None = None
+    auth_error: str | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    _session: AsyncSession | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _loaders: dict[Hashable, DataLoader[Any, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    @property
+    def caller(self) -> Caller:
+        if self.caller_ is None:
+            raise Unauthenticated(self.auth_error or "a valid API token is required")
+        return self.caller_
+
+    @property
+    def limits(self) -> Limits:
+        s = self.settings
+        return Limits(s.max_filter_depth, s.max_filter_branches, s.max_in_values)
+
+    @asynccontextmanager
+    async def db(self) -> AsyncIterator[AsyncSession]:
+        async with self._lock:
+            if self._session is None:
+                self._session = self.database.sessions()
+            yield self._session
+
+    async def finish(self, commit: bool) -> None:
+        """End the request's transaction: the request, not the services, commits."""
+        if self._session is None:
+            return
+        async with self._lock:
+            try:
+                if commit:
+                    await self._session.commit()
+                else:
+                    await self._session.rollback()
+            finally:
+                await self._session.close()
+                self._session = None
+
+    def loader(self, key: Hashable, load: Callable[[list[Any]], Any]) -> DataLoader[Any, Any]:
+        """The request's loader for ``key``, created on first use."""
+        found = self._loaders.get(key)
+        if found is None:
+            found = self._loaders[key] = DataLoader(load_fn=load)
+        return found
+
+    def clear_loaders(self) -> None:
+        self._loaders.clear()

@@ -1,0 +1,924 @@
+"""Builds every GraphQL type and root field of a resource from its declaration.
+
+Per-resource modules in ``gql/types`` call `build` with their `Resource`; this module is the
+only place that knows how a resource becomes types, inputs, loaders and root fields, so the
+six resources cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from types import ModuleType
+from typing import Annotated, Any, Optional
+
+import strawberry
+from strawberry import Maybe
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
+
+from gql import common
+from gql.context import Context
+from gql.scalars import JSON, DateTime, DecimalNumber
+from models._crypto import mask
+from resolvers import _crud
+from resolvers import _query as q
+from resolvers._resource import FieldSpec, Kind, Relation, Resource, camel, get
+from resolvers.caller import Scope
+from resolvers.errors import BadInput, Problem
+
+# Generated classes live in this module's namespace so that string annotations between
+# resources ("OfficialAccountFilter" inside FollowerFilter) resolve lazily.
+NAMESPACE = ModuleType("gql.generated")
+sys.modules[NAMESPACE.__name__] = NAMESPACE
+for _name in (
+    "StringFilter",
+    "IntFilter",
+    "DecimalFilter",
+    "DateTimeFilter",
+    "BooleanFilter",
+    "SortDirection",
+    "BulkErrorPolicy",
+    "MutationError",
+    "BulkItemResult",
+    "DeleteResult",
+    "PageInfo",
+):
+    setattr(NAMESPACE, _name, getattr(common, _name))
+NAMESPACE.Maybe = Maybe  # type: ignore[attr-defined]
+NAMESPACE.Optional = Optional  # type: ignore[attr-defined]
+
+SCALARS: dict[Kind, Any] = {
+    Kind.STRING: str,
+    Kind.INT: int,
+    Kind.DECIMAL: DecimalNumber,
+    Kind.BOOL: bool,
+    Kind.DATETIME: DateTime,
+    Kind.JSON: JSON,
+}
+OPERATOR_INPUTS: dict[Kind, type] = {
+    Kind.STRING: common.StringFilter,
+    Kind.JSON: common.StringFilter,
+    Kind.INT: common.IntFilter,
+    Kind.DECIMAL: common.DecimalFilter,
+    Kind.DATETIME: common.DateTimeFilter,
+    Kind.BOOL: common.BooleanFilter,
+}
+OPERATOR_ATTRS: dict[str, q.Op] = {
+    "eq": q.Op.EQ,
+    "ne": q.Op.NE,
+    "lt": q.Op.LT,
+    "le": q.Op.LE,
+    "gt": q.Op.GT,
+    "ge": q.Op.GE,
+    "in_": q.Op.IN,
+    "not_in": q.Op.NOT_IN,
+    "is_null": q.Op.IS_NULL,
+    "contains": q.Op.CONTAINS,
+    "starts_with": q.Op.STARTS_WITH,
+    "ends_with": q.Op.ENDS_WITH,
+}
+DIRECTIONS: dict[str, tuple[q.Direction, bool | None]] = {
+    "ASC": (q.Direction.ASC, None),
+    "DESC": (q.Direction.DESC, None),
+    "ASC_NULLS_FIRST": (q.Direction.ASC, True),
+    "ASC_NULLS_LAST": (q.Direction.ASC, False),
+    "DESC_NULLS_FIRST": (q.Direction.DESC, True),
+    "DESC_NULLS_LAST": (q.Direction.DESC, False),
+}
+
+
+def nullable(t: Any) -> Any:
+    """``t | None`` for types generated at run time (mypy cannot see them)."""
+    return Optional[t]  # noqa: UP045 - ``|`` does not apply to forward references
+
+
+def lazy(name: str) -> Any:
+    """A reference to a generated type that may not exist yet."""
+    return Annotated[name, strawberry.lazy(NAMESPACE.__name__)]
+
+
+_private: Any = strawberry.Private
+_parent: Any = strawberry.Parent
+PRIVATE: Any = _private[Any]
+PARENT: Any = _parent[Any]
+_list: Any = list
+_maybe: Any = Maybe
+
+
+def list_of(t: Any) -> Any:
+    return _list[t]
+
+
+def maybe(t: Any) -> Any:
+    """An input field that tells absent (None) from null (Some(None))."""
+    return _maybe[nullable(t)]
+
+
+def _make(
+    name: str,
+    annotations: dict[str, Any],
+    attrs: dict[str, Any],
+    kind: str,
+    description: str | None = None,
+    one_of: bool = False,
+) -> Any:
+    namespace = {"__annotations__": annotations, "__module__": NAMESPACE.__name__, **attrs}
+    cls = type(name, (), namespace)
+    if kind == "input":
+        made = strawberry.input(cls, name=name, description=description, one_of=one_of)
+    else:
+        made = strawberry.type(cls, name=name, description=description)
+    setattr(NAMESPACE, name, made)
+    return made
+
+
+def _resolver(
+    impl: Callable[..., Awaitable[Any]],
+    params: Sequence[tuple[str, Any, Any]],
+    returns: Any,
+    root: bool = False,
+) -> Callable[..., Awaitable[Any]]:
+    """A field resolver with an explicit signature (Strawberry reads arguments from it)."""
+
+    async def resolve(*args: Any, **kwargs: Any) -> Any:
+        return await impl(*args, **kwargs)
+
+    positional = [
+        inspect.Parameter(
+            "info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=strawberry.Info
+        )
+    ]
+    if root:
+        positional.insert(
+            0,
+            inspect.Parameter("root", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=PARENT),
+        )
+    keyword = [
+        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=a, default=d)
+        for n, a, d in params
+    ]
+    resolve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        positional + keyword, return_annotation=returns
+    )
+    resolve.__annotations__ = {p.name: p.annotation for p in positional + keyword}
+    resolve.__annotations__["return"] = returns
+    return resolve
+
+
+# ---------------------------------------------------------------- selections
+
+
+Selection = SelectedField | FragmentSpread | InlineFragment
+
+
+def _names(selections: Iterable[Any]) -> Iterable[SelectedField]:
+    for sel in selections:
+        if isinstance(sel, FragmentSpread | InlineFragment):
+            yield from _names(sel.selections)
+        else:
+            yield sel
+
+
+def _child(fields: Iterable[Selection], name: str) -> list[SelectedField]:
+    return [c for f in _names(fields) for c in _names(f.selections) if c.name == name]
+
+
+def selected_columns(resource: Resource, fields: Iterable[Selection]) -> set[str]:
+    """Columns the selection reads (plus keys that relations and cursors need)."""
+    wanted: set[str] = set()
+    for f in _names(s for field in _names(fields) for s in field.selections):
+        spec = resource.by_gql.get(f.name)
+        if spec is not None:
+            wanted.add(spec.name)
+    return wanted
+
+
+def _is_selected(fields: Iterable[Selection], name: str) -> bool:
+    return bool(_child(fields, name))
+
+
+# ---------------------------------------------------------------- input → spec
+
+
+def _operand_problem(field_name: str, message: str) -> BadInput:
+    return BadInput(f"{field_name}: {message}", field_name)
+
+
+def _scalar_ops(spec: FieldSpec, operators: Any) -> list[q.Node]:
+    nodes: list[q.Node] = []
+    for attr, op in OPERATOR_ATTRS.items():
+        value = getattr(operators, attr, None)
+        if value is None:
+            continue
+        if value.value is None:
+            raise _operand_problem(spec.gql, f"{op} needs a value, not null")
+        nodes.append(q.Cmp(spec.name, op, value.value))
+    if not nodes:
+        raise _operand_problem(spec.gql, "empty filter: give at least one operator")
+    return nodes
+
+
+def to_node(resource: Resource, value: Any, label: str = "filter") -> q.Node:
+    """A generated ``…Filter`` input object → the neutral filter spec."""
+    nodes: list[q.Node] = []
+    for spec in resource.fields:
+        if not spec.filterable:
+            continue
+        given = getattr(value, spec.name, None)
+        if given is None:
+            continue
+        if given.value is None:
+            raise _operand_problem(spec.gql, "a filter cannot be null")
+        nodes.extend(_scalar_ops(spec, given.value))
+    for relation in resource.relations:
+        given = getattr(value, f"{relation.name}__rel", None)
+        if given is None:
+            continue
+        name = camel(relation.name)
+        if given.value is None:
+            raise _operand_problem(name, "a relation filter cannot be null")
+        target = get(relation.target)
+        if not relation.many:
+            nodes.append(
+                q.Related(relation.name, q.Quantifier.ONE, to_node(target, given.value, name))
+            )
+            continue
+        parts = []
+        for quant in (q.Quantifier.SOME, q.Quantifier.EVERY, q.Quantifier.NONE):
+            sub = getattr(given.value, quant.value, None)
+            if sub is None:
+                continue
+            if sub.value is None:
+                raise _operand_problem(f"{name}.{quant.value}", "cannot be null")
+            parts.append(q.Related(relation.name, quant, to_node(target, sub.value, name)))
+        if not parts:
+            raise _operand_problem(name, "give some, every or none")
+        nodes.extend(parts)
+    for attr, combine in (("and_", q.And), ("or_", q.Or)):
+        given = getattr(value, attr, None)
+        if given is None:
+            continue
+        if given.value is None or not given.value:
+            raise _operand_problem(attr.rstrip("_"), "needs a non-empty list of filters")
+        nodes.append(combine(tuple(to_node(resource, v, label) for v in given.value)))
+    given = getattr(value, "not_", None)
+    if given is not None:
+        if given.value is None:
+            raise _operand_problem("not", "cannot be null")
+        nodes.append(q.Not(to_node(resource, given.value, label)))
+    if not nodes:
+        raise BadInput(f"{label}: empty filter", label)
+    return nodes[0] if len(nodes) == 1 else q.And(tuple(nodes))
+
+
+def to_order(resource: Resource, items: Sequence[Any] | None) -> list[q.Order]:
+    out: list[q.Order] = []
+    for item in items or ():
+        out.append(_one_order(resource, item, ()))
+    return out
+
+
+def _one_order(resource: Resource, item: Any, prefix: tuple[str, ...]) -> q.Order:
+    chosen = [
+        (name, value)
+        for name, value in vars(item).items()
+        if value is not None and value is not strawberry.UNSET
+    ]
+    if len(chosen) != 1:
+        raise BadInput("each orderBy entry names exactly one field", "orderBy")
+    name, value = chosen[0]
+    if name.endswith("__rel"):
+        relation = resource.relation_by_name[name.removesuffix("__rel")]
+        return _one_order(get(relation.target), value, (*prefix, relation.name))
+    direction, nulls = DIRECTIONS[value.value if isinstance(value, Enum) else value]
+    return q.Order((*prefix, name), direction, nulls)
+
+
+def _page_args(ctx: Context, offset: int, limit: int) -> tuple[int, int]:
+    if offset < 0:
+        raise BadInput("offset cannot be negative", "offset")
+    if limit < 0:
+        raise BadInput("limit cannot be negative", "limit")
+    if limit > ctx.settings.max_page_size:
+        raise BadInput(f"limit cannot exceed {ctx.settings.max_page_size}", "limit")
+    return offset, limit
+
+
+def to_values(resource: Resource, item: Any) -> dict[str, Any]:
+    """A generated create/update input → column values (absent fields stay absent)."""
+    values: dict[str, Any] = {}
+    for spec in resource.fields:
+        if not spec.writable and spec.name != "code":
+            continue
+        given = getattr(item, spec.name, None)
+        if given is None:
+            continue
+        values[spec.name] = given.value if isinstance(given, strawberry.Some) else given
+    return values
+
+
+def mutation_errors(problems: Iterable[Problem]) -> list[common.MutationError]:
+    return [
+        common.MutationError(code=p.code, message=p.message, field=p.field, index=p.index)
+        for p in problems
+    ]
+
+
+# ---------------------------------------------------------------- loaders
+
+
+def one_loader(ctx: Context, target: Resource, key: str) -> Any:
+    async def load(keys: list[Any]) -> list[Any]:
+        async with ctx.db() as session:
+            rows = await _crud.fetch_by_keys(session, target, key, keys)
+        return [rows.get(k) for k in keys]
+
+    return ctx.loader(("one", target.key, key), load)
+
+
+def many_loader(
+    ctx: Context, relation: Relation, spec: q.QuerySpec, columns: frozenset[str], with_total: bool
+) -> Any:
+    target = get(relation.target)
+
+    async def load(keys: list[Any]) -> list[Any]:
+        async with ctx.db() as session:
+            pages = await _crud.fetch_children(
+                session, target, relation.remote, keys, spec, ctx.limits, columns, with_total
+            )
+        return [pages[k] for k in keys]
+
+    signature = (repr(spec), columns, with_total)
+    return ctx.loader(("many", relation.target, relation.remote, signature), load)
+
+
+# ---------------------------------------------------------------- building
+
+
+@dataclass
+class Built:
+    resource: Resource
+    type: Any
+    filter: Any
+    order_by: Any
+    create: Any
+    update: Any
+    page: Any
+    connection: Any
+    aggregate: Any
+    bulk_payload: Any
+    on_conflict: Any
+    query: Any
+    mutation: Any
+
+
+def _plural_cap(resource: Resource) -> str:
+    return resource.plural[0].upper() + resource.plural[1:]
+
+
+async def _total_count(self: Any) -> int:
+    result: int = await self._count()
+    return result
+
+
+def build(
+    resource: Resource,
+    *,
+    prepare_create: Callable[..., Awaitable[Any]] | None = None,
+    prepare_update: Callable[..., Awaitable[Any]] | None = None,
+) -> Built:
+    t = resource.type_name
+
+    # Output type -------------------------------------------------------------
+    annotations: dict[str, Any] = {}
+    attrs: dict[str, Any] = {}
+    for spec in resource.fields:
+        if spec.secret:
+            attrs[spec.name] = strawberry.field(
+                resolver=_masked(spec.name),
+                name=spec.gql,
+                description="Secret: write-only; reads give a masked tail.",
+            )
+            continue
+        scalar = SCALARS[spec.kind]
+        annotations[spec.name] = scalar if spec.name in ("id", "code") else nullable(scalar)
+        attrs[spec.name] = strawberry.field(name=spec.gql)
+    for relation in resource.relations:
+        attrs[f"{relation.name}__rel"] = strawberry.field(
+            resolver=_relation_resolver(relation), name=camel(relation.name)
+        )
+    out_type = _make(t, annotations, attrs, "type")
+
+    # Filter ------------------------------------------------------------------
+    f_ann: dict[str, Any] = {}
+    f_attrs: dict[str, Any] = {}
+    for spec in resource.fields:
+        if spec.filterable:
+            f_ann[spec.name] = maybe(OPERATOR_INPUTS[spec.kind])
+            f_attrs[spec.name] = strawberry.field(name=spec.gql)
+    for relation in resource.relations:
+        target = get(relation.target)
+        kind = f"{target.type_name}ListFilter" if relation.many else f"{target.type_name}Filter"
+        f_ann[f"{relation.name}__rel"] = f"Maybe[Optional[{kind}]]"
+        f_attrs[f"{relation.name}__rel"] = strawberry.field(name=camel(relation.name))
+    f_ann["and_"] = f"Maybe[Optional[list[{t}Filter]]]"
+    f_ann["or_"] = f"Maybe[Optional[list[{t}Filter]]]"
+    f_ann["not_"] = f"Maybe[Optional[{t}Filter]]"
+    f_attrs.update(
+        and_=strawberry.field(name="and"),
+        or_=strawberry.field(name="or"),
+        not_=strawberry.field(name="not"),
+    )
+    filter_input = _make(
+        f"{t}Filter",
+        f_ann,
+        f_attrs,
+        "input",
+        description=f"Conditions on {resource.plural}; siblings combine with AND.",
+    )
+    _make(
+        f"{t}ListFilter",
+        {k: f"Maybe[Optional[{t}Filter]]" for k in ("some", "every", "none")},
+        {},
+        "input",
+        description=f"Conditions on a list of {resource.plural}.",
+    )
+
+    # Ordering ----------------------------------------------------------------
+    o_ann: dict[str, Any] = {}
+    o_attrs: dict[str, Any] = {}
+    for spec in resource.fields:
+        if spec.orderable:
+            o_ann[spec.name] = nullable(common.SortDirection)
+            o_attrs[spec.name] = strawberry.field(name=spec.gql, default=strawberry.UNSET)
+    for relation in resource.relations:
+        if not relation.many:
+            o_ann[f"{relation.name}__rel"] = f"Optional[{get(relation.target).type_name}OrderBy]"
+            o_attrs[f"{relation.name}__rel"] = strawberry.field(
+                name=camel(relation.name), default=strawberry.UNSET
+            )
+    order_input = _make(
+        f"{t}OrderBy",
+        o_ann,
+        o_attrs,
+        "input",
+        one_of=True,
+        description="One field per entry; entries apply in order, id last.",
+    )
+
+    # Writes ------------------------------------------------------------------
+    c_ann: dict[str, Any] = {}
+    c_attrs: dict[str, Any] = {}
+    u_ann: dict[str, Any] = {"code": str}
+    u_attrs: dict[str, Any] = {"code": strawberry.field(name="code")}
+    for spec in resource.fields:
+        if not spec.writable:
+            continue
+        c_ann[spec.name] = maybe(SCALARS[spec.kind])
+        c_attrs[spec.name] = strawberry.field(name=spec.gql)
+        if spec.name != "code":
+            u_ann[spec.name] = c_ann[spec.name]
+            u_attrs[spec.name] = strawberry.field(name=spec.gql)
+    create_input = _make(
+        f"{t}Create",
+        c_ann,
+        c_attrs,
+        "input",
+        description="A new item; `code` is generated when absent.",
+    )
+    update_input = _make(
+        f"{t}Update",
+        u_ann,
+        u_attrs,
+        "input",
+        description="A partial update: only the fields given change.",
+    )
+    make_enum: Any = Enum
+    conflict_enum = make_enum(f"{t}ConflictTarget", {k: k for k in resource.conflict_targets})
+    target_enum = strawberry.enum(
+        conflict_enum,
+        name=f"{t}ConflictTarget",
+    )
+    setattr(NAMESPACE, f"{t}ConflictTarget", target_enum)
+    on_conflict = _make(
+        f"{t}OnConflict",
+        {"target": target_enum, "update_fields": nullable(list_of(str))},
+        {"target": strawberry.field(default=next(iter(target_enum))), "update_fields": None},
+        "input",
+        description="Turns a create into an upsert on `target`; `updateFields` limits what "
+        "an existing row takes from the item.",
+    )
+
+    # Pages -------------------------------------------------------------------
+    page = _make(
+        f"{t}Page",
+        {
+            "items": list_of(out_type),
+            "offset": int,
+            "limit": int,
+            "_count": PRIVATE,
+        },
+        {
+            "total_count": strawberry.field(
+                resolver=_total_count, description="Computed only when selected."
+            )
+        },
+        "type",
+    )
+    edge = _make(f"{t}Edge", {"cursor": str, "node": out_type}, {}, "type")
+    connection = _make(
+        f"{t}Connection",
+        {
+            "edges": list_of(edge),
+            "nodes": list_of(out_type),
+            "page_info": common.PageInfo,
+            "_count": PRIVATE,
+        },
+        {
+            "total_count": strawberry.field(
+                resolver=_total_count, description="Computed only when selected."
+            )
+        },
+        "type",
+        description="Keyset (cursor) paging: stable and fast at any depth.",
+    )
+    bounds = {
+        spec.name: nullable(SCALARS[spec.kind])
+        for spec in resource.fields
+        if spec.orderable and spec.kind is not Kind.BOOL
+    }
+    bound_attrs = {n: strawberry.field(name=resource.by_name[n].gql, default=None) for n in bounds}
+    min_max = _make(f"{t}Bounds", bounds, bound_attrs, "type")
+    aggregate = _make(f"{t}Aggregate", {"count": int, "min": min_max, "max": min_max}, {}, "type")
+    bulk = _make(
+        f"{t}BulkPayload",
+        {
+            "affected_count": int,
+            "items": list_of(out_type),
+            "results": list[common.BulkItemResult],
+            "errors": list[common.MutationError],
+        },
+        {},
+        "type",
+    )
+
+    # Root fields -------------------------------------------------------------
+    def query_spec(
+        info: strawberry.Info[Context],
+        filter: Any,
+        order_by: Any,
+        search: Any,
+        offset: int = 0,
+        limit: int = 50,
+        codes: Any = None,
+    ) -> q.QuerySpec:
+        return q.QuerySpec(
+            filter=None if filter is None else to_node(resource, filter),
+            order=to_order(resource, order_by),
+            codes=codes,
+            search=search,
+            offset=offset,
+            limit=limit,
+        )
+
+    async def one(info: strawberry.Info[Context], code: str) -> Any:
+        ctx = info.context
+        ctx.caller.require(Scope.READ, "reading")
+        return await one_loader(ctx, resource, "code").load(code)
+
+    async def many(info: strawberry.Info[Context], **kw: Any) -> Any:
+        ctx = info.context
+        ctx.caller.require(Scope.READ, "reading")
+        offset, limit = _page_args(ctx, kw["offset"], kw["limit"])
+        spec = query_spec(
+            info, kw["filter"], kw["order_by"], kw.get("search"), offset, limit, kw["codes"]
+        )
+        fields = info.selected_fields
+        rows: list[Any] = []
+        if _is_selected(fields, "items") and limit:
+            columns = selected_columns(resource, _child(fields, "items"))
+            async with ctx.db() as session:
+                rows = list(await _crud.fetch_page(session, resource, spec, ctx.limits, columns))
+        else:
+            q.where_clause(resource, resource.table, spec, ctx.limits)  # validate anyway
+
+        async def total() -> int:
+            async with ctx.db() as session:
+                return await _crud.count(session, resource, spec, ctx.limits)
+
+        return page(items=rows, offset=offset, limit=limit, _count=total)
+
+    async def window(info: strawberry.Info[Context], **kw: Any) -> Any:
+        ctx = info.context
+        ctx.caller.require(Scope.READ, "reading")
+        first, last = kw["first"], kw["last"]
+        for value in (first, last):
+            if value is not None:
+                _page_args(ctx, 0, value)
+        if first is not None and last is not None:
+            raise BadInput("give first or last, not both", "last")
+        spec = query_spec(
+            info,
+            kw["filter"],
+            kw["order_by"],
+            kw.get("search"),
+            limit=ctx.settings.default_page_size,
+        )
+        fields = info.selected_fields
+        columns = selected_columns(
+            resource, _child(fields, "nodes") + _child(_child(fields, "edges"), "node")
+        )
+        async with ctx.db() as session:
+            win = await _crud.fetch_window(
+                session,
+                resource,
+                spec,
+                ctx.limits,
+                first=first,
+                after=kw["after"],
+                last=last,
+                before=kw["before"],
+                columns=columns,
+            )
+        cursors = [win.cursor(resource, row) for row in win.rows]
+
+        async def total() -> int:
+            async with ctx.db() as session:
+                return await _crud.count(session, resource, spec, ctx.limits)
+
+        return connection(
+            edges=[edge(cursor=c, node=r) for c, r in zip(cursors, win.rows, strict=True)],
+            nodes=win.rows,
+            page_info=common.PageInfo(
+                has_next_page=win.has_next,
+                has_previous_page=win.has_previous,
+                start_cursor=cursors[0] if cursors else None,
+                end_cursor=cursors[-1] if cursors else None,
+            ),
+            _count=total,
+        )
+
+    async def aggregate_of(info: strawberry.Info[Context], **kw: Any) -> Any:
+        ctx = info.context
+        ctx.caller.require(Scope.READ, "reading")
+        spec = query_spec(info, kw["filter"], None, kw.get("search"))
+        fields = info.selected_fields
+        lows = sorted(selected_columns(resource, _child(fields, "min")))
+        highs = sorted(selected_columns(resource, _child(fields, "max")))
+        async with ctx.db() as session:
+            result = await _crud.aggregate(session, resource, spec, ctx.limits, lows, highs)
+        return aggregate(
+            count=result["count"],
+            min=min_max(**{n: result.get(f"min__{n}") for n in lows}),
+            max=min_max(**{n: result.get(f"max__{n}") for n in highs}),
+        )
+
+    async def create(
+        info: strawberry.Info[Context],
+        input: list[Any],
+        on_conflict: Any,
+        error_policy: common.BulkErrorPolicy,
+    ) -> Any:
+        ctx = info.context
+        ctx.caller.require(Scope.WRITE, f"create{_plural_cap(resource)}")
+        items = [to_values(resource, i) for i in input]
+        conflict = None
+        if on_conflict is not None:
+            update_fields = None
+            if on_conflict.update_fields is not None:
+                update_fields = tuple(_field_names(resource, on_conflict.update_fields))
+            conflict = _crud.OnConflict(on_conflict.target.value, update_fields)
+        return await _bulk(
+            ctx,
+            bulk,
+            error_policy,
+            lambda s: _crud.create_many(
+                s,
+                resource,
+                items,
+                ctx.caller,
+                on_conflict=conflict,
+                skip_failed=error_policy is common.BulkErrorPolicy.SKIP_FAILED,
+                prepare=prepare_create,
+            ),
+        )
+
+    async def update(
+        info: strawberry.Info[Context], input: list[Any], error_policy: common.BulkErrorPolicy
+    ) -> Any:
+        ctx = info.context
+        ctx.caller.require(Scope.WRITE, f"update{_plural_cap(resource)}")
+        items = [{"code": i.code, **to_values(resource, i)} for i in input]
+        return await _bulk(
+            ctx,
+            bulk,
+            error_policy,
+            lambda s: _crud.update_many(
+                s,
+                resource,
+                items,
+                ctx.caller,
+                skip_failed=error_policy is common.BulkErrorPolicy.SKIP_FAILED,
+                prepare=prepare_update,
+            ),
+        )
+
+    async def delete(info: strawberry.Info[Context], codes: list[str], hard: bool) -> Any:
+        ctx = info.context
+        ctx.caller.require(Scope.WRITE, f"delete{_plural_cap(resource)}")
+        if hard and resource.soft_delete:
+            ctx.caller.require(Scope.ADMIN, "a hard delete")
+        async with ctx.db() as session:
+            result = await _crud.delete_many(session, resource, codes, ctx.caller, hard=hard)
+        ctx.clear_loaders()
+        return common.DeleteResult(deleted_count=result.deleted_count, codes=result.codes)
+
+    filter_arg = ("filter", nullable(filter_input), None)
+    order_arg = ("order_by", nullable(list_of(order_input)), None)
+    search_args = [("search", nullable(str), None)] if resource.searchable else []
+    cap = _plural_cap(resource)
+    query_attrs = {
+        resource.single: strawberry.field(
+            resolver=_resolver(one, [("code", str, inspect.Parameter.empty)], nullable(out_type)),
+            description=f"One {t} by code (null when there is none).",
+        ),
+        resource.plural: strawberry.field(
+            resolver=_resolver(
+                many,
+                [
+                    filter_arg,
+                    order_arg,
+                    ("offset", int, 0),
+                    ("limit", int, 50),
+                    ("codes", nullable(list_of(str)), None),
+                    *search_args,
+                ],
+                page,
+            ),
+            description=f"A page of {resource.plural}: the image of the REST list.",
+        ),
+        f"{resource.plural}Connection": strawberry.field(
+            resolver=_resolver(
+                window,
+                [
+                    filter_arg,
+                    order_arg,
+                    *search_args,
+                    ("first", nullable(int), None),
+                    ("after", nullable(str), None),
+                    ("last", nullable(int), None),
+                    ("before", nullable(str), None),
+                ],
+                connection,
+            ),
+        ),
+        f"{resource.plural}Aggregate": strawberry.field(
+            resolver=_resolver(aggregate_of, [filter_arg, *search_args], aggregate),
+        ),
+    }
+    policy = ("error_policy", common.BulkErrorPolicy, common.BulkErrorPolicy.ALL_OR_NOTHING)
+    mutation_attrs = {
+        f"create{cap}": strawberry.mutation(
+            resolver=_resolver(
+                create,
+                [
+                    ("input", list_of(create_input), inspect.Parameter.empty),
+                    ("on_conflict", nullable(on_conflict), None),
+                    policy,
+                ],
+                bulk,
+            )
+        ),
+        f"update{cap}": strawberry.mutation(
+            resolver=_resolver(
+                update,
+                [
+                    ("input", list_of(update_input), inspect.Parameter.empty),
+                    policy,
+                ],
+                bulk,
+            )
+        ),
+        f"delete{cap}": strawberry.mutation(
+            resolver=_resolver(
+                delete,
+                [("codes", list[str], inspect.Parameter.empty), ("hard", bool, False)],
+                common.DeleteResult,
+            )
+        ),
+    }
+    query = _make(f"{t}Query", {}, query_attrs, "type")
+    mutation = _make(f"{t}Mutation", {}, mutation_attrs, "type")
+    return Built(
+        resource,
+        out_type,
+        filter_input,
+        order_input,
+        create_input,
+        update_input,
+        page,
+        connection,
+        aggregate,
+        bulk,
+        on_conflict,
+        query,
+        mutation,
+    )
+
+
+def _field_names(resource: Resource, names: Iterable[str]) -> Iterable[str]:
+    for name in names:
+        spec = resource.by_gql.get(name)
+        if spec is None or not spec.writable:
+            raise BadInput(f"updateFields: {name!r} is not a writable field", "updateFields")
+        yield spec.name
+
+
+async def _bulk(
+    ctx: Context,
+    payload: Any,
+    policy: common.BulkErrorPolicy,
+    run: Callable[[Any], Awaitable[_crud.BulkResult]],
+) -> Any:
+    """Run a bulk write inside a savepoint: all or nothing unless SKIP_FAILED."""
+    async with ctx.db() as session:
+        savepoint = await session.begin_nested()
+        result = await run(session)
+        if not result.ok and policy is common.BulkErrorPolicy.ALL_OR_NOTHING:
+            await savepoint.rollback()
+        else:
+            await savepoint.commit()
+    ctx.clear_loaders()
+    return payload(
+        affected_count=len(result.rows),
+        items=result.rows,
+        results=[
+            common.BulkItemResult(
+                index=r.index, code=r.code, ok=r.ok, errors=mutation_errors(r.problems)
+            )
+            for r in result.results
+        ],
+        errors=mutation_errors(result.problems),
+    )
+
+
+def _masked(name: str) -> Callable[..., str | None]:
+    def resolve(root: strawberry.Parent[Any]) -> str | None:
+        return mask(getattr(root, name, None))
+
+    return resolve
+
+
+def _relation_resolver(relation: Relation) -> Any:
+    target_name = get(relation.target).type_name
+    target_ref = lazy(target_name)
+    if not relation.many:
+
+        async def to_one(root: Any, info: strawberry.Info[Context]) -> Any:
+            key = getattr(root, relation.local, None)
+            if key is None:
+                return None
+            return await one_loader(info.context, get(relation.target), relation.remote).load(key)
+
+        return _resolver(to_one, [], nullable(target_ref), root=True)
+
+    page_ref = lazy(f"{target_name}Page")
+    filter_ref = lazy(f"{target_name}Filter")
+    order_ref = lazy(f"{target_name}OrderBy")
+
+    async def to_many(root: Any, info: strawberry.Info[Context], **kw: Any) -> Any:
+        ctx = info.context
+        target = get(relation.target)
+        offset, limit = _page_args(ctx, kw["offset"], kw["limit"])
+        spec = q.QuerySpec(
+            filter=None if kw["filter"] is None else to_node(target, kw["filter"]),
+            order=to_order(target, kw["order_by"]),
+            offset=offset,
+            limit=limit,
+        )
+        fields = info.selected_fields
+        columns = frozenset(selected_columns(target, _child(fields, "items")))
+        with_total = _is_selected(fields, "totalCount")
+        loader = many_loader(ctx, relation, spec, columns, with_total)
+        rows, total = await loader.load(getattr(root, relation.local))
+        page_type = getattr(NAMESPACE, f"{target_name}Page")
+
+        async def count() -> int:
+            return total
+
+        return page_type(items=rows, offset=offset, limit=limit, _count=count)
+
+    return _resolver(
+        to_many,
+        [
+            ("filter", nullable(filter_ref), None),
+            ("order_by", nullable(list_of(order_ref)), None),
+            ("offset", int, 0),
+            ("limit", int, 50),
+        ],
+        page_ref,
+        root=True,
+    )

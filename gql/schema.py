@@ -1,0 +1,62 @@
+"""The schema, assembled from every resource's contribution (the only module that imports
+them all)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from graphql.error import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from gql.errors import ErrorMapping, RequestTransaction
+from gql.scalars import SCALARS
+from gql.types import callback, follower, message, official_account, webhook, zns_template
+from zalo_oa.settings import Settings
+
+CONFIG = StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALARS)
+_parts = (official_account, follower, zns_template, message, webhook, callback)
+Query = merge_types("Query", tuple(p.built.query for p in _parts))
+Mutation = merge_types("Mutation", tuple(p.built.mutation for p in _parts))
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Expected errors are the caller's business; unexpected ones are logged by
+        `ErrorMapping` with the request id, once."""
+
+
+def create_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[Callable[[], SchemaExtension]] = [
+        RequestTransaction,
+        ErrorMapping,
+        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+    ]
+    if not settings.graphql_introspection:
+        extensions.append(DisableIntrospection)
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=CONFIG,
+    )
+
+
+def sdl() -> str:
+    schema: Any = strawberry.Schema(query=Query, mutation=Mutation, config=CONFIG)
+    return str(schema.as_str())

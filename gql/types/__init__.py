@@ -1,0 +1,1 @@
+"""One module per resource: each declares how its resource becomes GraphQL."""

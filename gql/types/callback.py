@@ -1,0 +1,7 @@
+from gql.factory import build
+from resolvers.resources import CALLBACKS
+
+built = build(CALLBACKS)
+Callback = built.type
+CallbackQuery = built.query
+CallbackMutation = built.mutation

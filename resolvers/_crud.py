@@ -1,0 +1,610 @@
+"""The generic CRUD base: reads and bulk writes for any declared resource.
+
+Functions take an `AsyncSession` and plain values, return rows, and never commit: the
+request (or the task) that owns the session decides. Per-resource differences come from the
+`Resource` declaration, never from branches on a resource's name.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models._crypto import mask
+from resolvers import _query as q
+from resolvers import text
+from resolvers._resource import Resource, get
+from resolvers.caller import Caller
+from resolvers.errors import BadInput, Conflict, NotFound, Problem
+
+MASK = re.compile(r"^\*{4}.{0,4}$")
+
+
+def utcnow() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def iso(moment: datetime) -> str:
+    """The UTC ISO form the module writes into seed text fields (sorts as text)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_code() -> str:
+    return secrets.token_hex(8)
+
+
+def _columns(resource: Resource, names: Iterable[str] | None) -> list[sa.Column[Any]]:
+    """Selected columns plus what relations and cursors always need."""
+    if names is None:
+        return [resource.table.c[f.name] for f in resource.fields]
+    wanted = {"id", "code", *names}
+    wanted.update(r.local for r in resource.relations)
+    return [c for c in resource.table.columns if c.key in wanted]
+
+
+# ---------------------------------------------------------------- reads
+
+
+async def fetch_page(
+    session: AsyncSession,
+    resource: Resource,
+    spec: q.QuerySpec,
+    limits: q.Limits,
+    columns: Iterable[str] | None = None,
+) -> Sequence[Row[Any]]:
+    table = resource.table
+    stmt = sa.select(*_columns(resource, columns))
+    where = q.where_clause(resource, table, spec, limits)
+    if where is not None:
+        stmt = stmt.where(where)
+    stmt = stmt.order_by(*q.order_clauses(resource, table, q.effective_order(spec.order)))
+    stmt = stmt.offset(spec.offset).limit(spec.limit)
+    return (await session.execute(stmt)).all()
+
+
+async def count(
+    session: AsyncSession, resource: Resource, spec: q.QuerySpec, limits: q.Limits
+) -> int:
+    stmt = sa.select(sa.func.count()).select_from(resource.table)
+    where = q.where_clause(resource, resource.table, spec, limits)
+    if where is not None:
+        stmt = stmt.where(where)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def aggregate(
+    session: AsyncSession,
+    resource: Resource,
+    spec: q.QuerySpec,
+    limits: q.Limits,
+    minimum: Sequence[str],
+    maximum: Sequence[str],
+) -> dict[str, Any]:
+    table = resource.table
+    exprs: list[Any] = [sa.func.count().label("count")]
+    exprs += [sa.func.min(table.c[n]).label(f"min__{n}") for n in minimum]
+    exprs += [sa.func.max(table.c[n]).label(f"max__{n}") for n in maximum]
+    stmt = sa.select(*exprs).select_from(table)
+    where = q.where_clause(resource, table, spec, limits)
+    if where is not None:
+        stmt = stmt.where(where)
+    row = (await session.execute(stmt)).one()
+    return dict(row._mapping)
+
+
+@dataclass
+class Window:
+    rows: list[Row[Any]]
+    order: list[q.Order]
+    has_next: bool
+    has_previous: bool
+
+    def cursor(self, resource: Resource, row: Row[Any]) -> str:
+        mapping = row._mapping
+        return q.encode_cursor(self.order, [mapping[f"k{i}"] for i in range(len(self.order))])
+
+
+async def fetch_window(
+    session: AsyncSession,
+    resource: Resource,
+    spec: q.QuerySpec,
+    limits: q.Limits,
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    columns: Iterable[str] | None = None,
+) -> Window:
+    """A keyset window for Relay connections: seeks past a cursor instead of an offset."""
+    table = resource.table
+    order = q.effective_order(spec.order)
+    exprs = [q.order_expression(resource, table, o.path) for o in order]
+    keys = [e.label(f"k{i}") for i, e in enumerate(exprs)]
+    stmt = sa.select(*_columns(resource, columns), *keys)
+    where = q.where_clause(resource, table, spec, limits)
+    conditions = [] if where is None else [where]
+    if after is not None:
+        values = q.decode_cursor(resource, order, after, "after")
+        conditions.append(q.seek_condition(exprs, order, values))
+    if before is not None:
+        values = q.decode_cursor(resource, order, before, "before")
+        reverse = [o.reversed() for o in order]
+        conditions.append(q.seek_condition(exprs, reverse, values))
+    if conditions:
+        stmt = stmt.where(*conditions)
+    backwards = last is not None and first is None
+    size = (last if backwards else first) or spec.limit
+    effective = [o.reversed() for o in order] if backwards else order
+    stmt = stmt.order_by(*[q._sorted(e, o) for e, o in zip(exprs, effective, strict=True)])
+    rows = list((await session.execute(stmt.limit(size + 1))).all())
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+        return Window(rows, order, has_next=before is not None, has_previous=more)
+    return Window(rows, order, has_next=more, has_previous=after is not None)
+
+
+async def fetch_by_keys(
+    session: AsyncSession,
+    resource: Resource,
+    key: str,
+    values: Sequence[Any],
+    columns: Iterable[str] | None = None,
+) -> dict[Any, Row[Any]]:
+    """Rows whose ``key`` column is in ``values`` (one statement), keyed by that column."""
+    if not values:
+        return {}
+    cols = _columns(resource, None if columns is None else {*columns, key})
+    stmt = sa.select(*cols).where(resource.table.c[key].in_(list(set(values))))
+    return {row._mapping[key]: row for row in (await session.execute(stmt)).all()}
+
+
+async def fetch_children(
+    session: AsyncSession,
+    resource: Resource,
+    key: str,
+    parents: Sequence[Any],
+    spec: q.QuerySpec,
+    limits: q.Limits,
+    columns: Iterable[str] | None = None,
+    with_total: bool = False,
+) -> dict[Any, tuple[list[Row[Any]], int]]:
+    """A page of children for every parent in one statement (window functions)."""
+    table = resource.table
+    partition = table.c[key]
+    ordering = q.order_clauses(resource, table, q.effective_order(spec.order))
+    extras: list[Any] = [
+        sa.func.row_number().over(partition_by=partition, order_by=ordering).label("_rn")
+    ]
+    if with_total:
+        extras.append(sa.func.count().over(partition_by=partition).label("_total"))
+    inner = sa.select(*_columns(resource, None if columns is None else {*columns, key}), *extras)
+    where = q.where_clause(resource, table, spec, limits)
+    inner = inner.where(partition.in_(list(set(parents))))
+    if where is not None:
+        inner = inner.where(where)
+    sub = inner.subquery()
+    stmt = (
+        sa.select(sub)
+        .where(sub.c._rn > spec.offset, sub.c._rn <= spec.offset + spec.limit)
+        .order_by(sub.c[key], sub.c._rn)
+    )
+    out: dict[Any, tuple[list[Row[Any]], int]] = {p: ([], 0) for p in parents}
+    for row in (await session.execute(stmt)).all():
+        parent = row._mapping[key]
+        rows, _ = out[parent]
+        rows.append(row)
+        out[parent] = (rows, int(row._mapping["_total"]) if with_total else 0)
+    if with_total:
+        # Parents whose page is empty but have children before the offset still need a total.
+        missing = [p for p, (rows, _) in out.items() if not rows]
+        if missing and spec.offset:
+            totals = sa.select(partition, sa.func.count()).where(partition.in_(missing))
+            if where is not None:
+                totals = totals.where(where)
+            for parent, n in (await session.execute(totals.group_by(partition))).all():
+                out[parent] = ([], int(n))
+    return out
+
+
+# ---------------------------------------------------------------- writes
+
+
+@dataclass
+class ItemResult:
+    index: int
+    code: str | None
+    ok: bool
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class BulkResult:
+    rows: list[Row[Any]]
+    results: list[ItemResult]
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [p for r in self.results for p in r.problems]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
+def _gql(resource: Resource, name: str) -> str:
+    return resource.by_name[name].gql
+
+
+def _stamp(resource: Resource, values: dict[str, Any], caller: Caller, creating: bool) -> None:
+    now = utcnow()
+    cols = resource.table.c
+    if creating:
+        if "created" in cols:
+            values["created"] = iso(now) if resource.by_name["created"].kind == "string" else now
+        for name in ("creator", "creator_name"):
+            if name in cols:
+                values[name] = caller.module
+    if "modified" in cols:
+        values["modified"] = now
+
+
+def _refresh_keyword(resource: Resource, values: dict[str, Any], current: Any = None) -> None:
+    if not resource.searchable:
+        return
+    if not any(s in values for s in resource.search_sources) and current is not None:
+        return
+    merged = {s: values.get(s, getattr(current, s, None)) for s in resource.search_sources}
+    values["keyword"] = text.keyword(merged[s] for s in resource.search_sources)
+
+
+async def _check_references(
+    session: AsyncSession, resource: Resource, items: Sequence[tuple[int, dict[str, Any]]]
+) -> dict[int, list[Problem]]:
+    problems: dict[int, list[Problem]] = {}
+    for relation in resource.relations:
+        if relation.many:
+            continue
+        wanted = {v[relation.local] for _, v in items if v.get(relation.local) is not None}
+        if not wanted:
+            continue
+        target = get(relation.target)
+        found = await fetch_by_keys(session, target, relation.remote, list(wanted), ["code"])
+        for index, values in items:
+            ref = values.get(relation.local)
+            if ref is not None and ref not in found:
+                field_name = _gql(resource, relation.local)
+                problems.setdefault(index, []).append(
+                    Problem(f"unknown {target.type_name} code {ref!r}", field_name, index)
+                )
+    return problems
+
+
+async def _check_unique(
+    session: AsyncSession,
+    resource: Resource,
+    items: Sequence[tuple[int, dict[str, Any]]],
+    skip_existing: dict[str, set[tuple[Any, ...]]] | None = None,
+    own_codes: dict[int, str] | None = None,
+) -> dict[int, list[Problem]]:
+    """Duplicates within the batch and against stored rows, for every unique key."""
+    problems: dict[int, list[Problem]] = {}
+    for target, cols in resource.conflict_targets.items():
+        seen: dict[tuple[Any, ...], int] = {}
+        keyed: list[tuple[int, tuple[Any, ...]]] = []
+        for index, values in items:
+            if not all(c in values for c in cols):
+                continue
+            key = tuple(values[c] for c in cols)
+            if any(v is None for v in key):
+                continue
+            if key in seen:
+                problems.setdefault(index, []).append(
+                    Problem(
+                        f"duplicate of item {seen[key]} in this request",
+                        _gql(resource, cols[-1]),
+                        index,
+                        "CONFLICT",
+                    )
+                )
+                continue
+            seen[key] = index
+            keyed.append((index, key))
+        if not keyed:
+            continue
+        table = resource.table
+        clause = sa.tuple_(*(table.c[c] for c in cols)).in_([k for _, k in keyed])
+        if len(cols) == 1:
+            clause = table.c[cols[0]].in_([k[0] for _, k in keyed])
+        stored = {
+            tuple(r[:-1]): r[-1]
+            for r in (
+                await session.execute(
+                    sa.select(*(table.c[c] for c in cols), table.c.code).where(clause)
+                )
+            ).all()
+        }
+        allowed = (skip_existing or {}).get(target, set())
+        for index, key in keyed:
+            if key in stored and key not in allowed:
+                if own_codes is not None and own_codes.get(index) == stored[key]:
+                    continue
+                label = ", ".join(_gql(resource, c) for c in cols)
+                problems.setdefault(index, []).append(
+                    Problem(
+                        f"a {resource.type_name} with this {label} already exists",
+                        _gql(resource, cols[-1]),
+                        index,
+                        "CONFLICT",
+                    )
+                )
+    return problems
+
+
+def _keep_secret(resource: Resource, values: dict[str, Any], current: Any) -> None:
+    """A masked secret sent back unchanged leaves the stored secret as it was."""
+    for f in resource.fields:
+        if f.secret and isinstance(values.get(f.name), str) and MASK.match(values[f.name]):
+            if current is None or values[f.name] == mask(getattr(current, f.name, None)):
+                del values[f.name]
+
+
+@dataclass(frozen=True)
+class OnConflict:
+    target: str = "CODE"
+    update_fields: tuple[str, ...] | None = None  # python names; None = every given field
+
+
+async def create_many(
+    session: AsyncSession,
+    resource: Resource,
+    items: Sequence[dict[str, Any]],
+    caller: Caller,
+    *,
+    on_conflict: OnConflict | None = None,
+    skip_failed: bool = False,
+    prepare: Any = None,
+) -> BulkResult:
+    """Insert (or upsert) a batch; bad items are reported by index and field."""
+    prepared: list[tuple[int, dict[str, Any]]] = []
+    problems: dict[int, list[Problem]] = {}
+    for index, raw in enumerate(items):
+        values = {k: v for k, v in raw.items() if resource.by_name[k].writable}
+        _keep_secret(resource, values, None)
+        if values.get("code") in (None, ""):
+            if on_conflict is None or on_conflict.target == "CODE" or "code" in values:
+                values["code"] = new_code()
+        prepared.append((index, values))
+    if prepare is not None:
+        for index, issue in (await prepare(session, prepared)).items():
+            problems.setdefault(index, []).extend(issue)
+
+    existing: dict[int, Row[Any]] = {}
+    skip: dict[str, set[tuple[Any, ...]]] = {}
+    if on_conflict is not None:
+        cols = resource.conflict_targets[on_conflict.target]
+        keyed = [(i, tuple(v.get(c) for c in cols)) for i, v in prepared]
+        keyed = [(i, k) for i, k in keyed if all(x is not None for x in k)]
+        if keyed:
+            table = resource.table
+            clause = sa.tuple_(*(table.c[c] for c in cols)).in_([k for _, k in keyed])
+            rows = (await session.execute(sa.select(table).where(clause))).all()
+            by_key = {tuple(getattr(r, c) for c in cols): r for r in rows}
+            for i, k in keyed:
+                if k in by_key:
+                    existing[i] = by_key[k]
+            skip[on_conflict.target] = set(by_key)
+            if on_conflict.target != "CODE":
+                # A row matched on another key keeps its own code.
+                for i, row in existing.items():
+                    prepared[i][1]["code"] = row.code
+                skip["CODE"] = {(row.code,) for row in existing.values()}
+        for i, v in prepared:
+            if i not in existing and v.get("code") in (None, ""):
+                v["code"] = new_code()
+
+    inserts = [(i, v) for i, v in prepared if i not in existing]
+    updates = [(i, v) for i, v in prepared if i in existing]
+    for source in (
+        await _check_references(session, resource, prepared),
+        await _check_unique(session, resource, inserts, skip),
+    ):
+        for index, issue in source.items():
+            problems.setdefault(index, []).extend(issue)
+
+    results = [
+        ItemResult(i, v.get("code"), i not in problems, problems.get(i, [])) for i, v in prepared
+    ]
+    if problems and not skip_failed:
+        return BulkResult([], results)
+
+    for i, values in inserts:
+        if i in problems:
+            continue
+        _stamp(resource, values, caller, creating=True)
+        _refresh_keyword(resource, values)
+    good_inserts = [v for i, v in inserts if i not in problems]
+    if good_inserts:
+        await _insert(session, resource, good_inserts)
+    for i, values in updates:
+        if i in problems:
+            continue
+        current = existing[i]
+        changes = {k: v for k, v in values.items() if k != "code"}
+        if on_conflict is not None and on_conflict.update_fields is not None:
+            changes = {k: v for k, v in changes.items() if k in on_conflict.update_fields}
+        await _update_row(session, resource, current, changes, caller)
+    written = [r.code for r in results if r.ok and r.code is not None]
+    stored = await fetch_by_keys(session, resource, "code", written)
+    return BulkResult([stored[c] for c in written], results)
+
+
+async def _insert(session: AsyncSession, resource: Resource, rows: list[dict[str, Any]]) -> None:
+    # One multi-row INSERT per set of given columns (executemany with insertmanyvalues).
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for values in rows:
+        groups.setdefault(frozenset(values), []).append(values)
+    for group in groups.values():
+        await session.execute(sa.insert(resource.table), group)
+
+
+async def _update_row(
+    session: AsyncSession, resource: Resource, current: Any, changes: dict[str, Any], caller: Caller
+) -> None:
+    _keep_secret(resource, changes, current)
+    if not changes:
+        return
+    _refresh_keyword(resource, changes, current)
+    _stamp(resource, changes, caller, creating=False)
+    table = resource.table
+    await session.execute(sa.update(table).where(table.c.id == current.id).values(**changes))
+
+
+async def update_many(
+    session: AsyncSession,
+    resource: Resource,
+    items: Sequence[dict[str, Any]],
+    caller: Caller,
+    *,
+    skip_failed: bool = False,
+    prepare: Any = None,
+) -> BulkResult:
+    """Partial updates by code: only the fields an item gives change."""
+    codes: list[str] = [str(item.get("code") or "") for item in items]
+    found = await fetch_by_keys(session, resource, "code", [c for c in codes if c])
+    problems: dict[int, list[Problem]] = {}
+    prepared: list[tuple[int, dict[str, Any]]] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(items):
+        code = codes[index]
+        if code not in found:
+            problems.setdefault(index, []).append(
+                Problem(f"no {resource.type_name} with code {code!r}", "code", index, "NOT_FOUND")
+            )
+            continue
+        if code in seen:
+            problems.setdefault(index, []).append(
+                Problem(
+                    f"duplicate of item {seen[code]} in this request", "code", index, "CONFLICT"
+                )
+            )
+            continue
+        seen[code] = index
+        values = {k: v for k, v in raw.items() if k != "code" and resource.by_name[k].writable}
+        prepared.append((index, values))
+    if prepare is not None:
+        for index, issue in (await prepare(session, prepared)).items():
+            problems.setdefault(index, []).extend(issue)
+    own = {i: codes[i] for i, _ in prepared}
+    for source in (
+        await _check_references(session, resource, prepared),
+        await _check_unique(
+            session, resource, _with_keys(resource, prepared, found, codes), None, own
+        ),
+    ):
+        for index, issue in source.items():
+            problems.setdefault(index, []).extend(issue)
+    results = [
+        ItemResult(i, codes[i], i not in problems, problems.get(i, [])) for i in range(len(items))
+    ]
+    if problems and not skip_failed:
+        return BulkResult([], results)
+    for index, values in prepared:
+        if index not in problems:
+            await _update_row(session, resource, found[codes[index]], values, caller)
+    ok_codes = [r.code for r in results if r.ok and r.code]
+    rows = await fetch_by_keys(session, resource, "code", ok_codes)
+    return BulkResult([rows[c] for c in ok_codes], results)
+
+
+def _with_keys(
+    resource: Resource,
+    prepared: list[tuple[int, dict[str, Any]]],
+    found: dict[Any, Row[Any]],
+    codes: list[Any],
+) -> list[tuple[int, dict[str, Any]]]:
+    """Complete each change with the stored parts of any unique key it touches."""
+    out = []
+    for index, values in prepared:
+        full = dict(values)
+        current = found[codes[index]]
+        for cols in resource.conflict_targets.values():
+            if any(c in values for c in cols):
+                for c in cols:
+                    full.setdefault(c, getattr(current, c))
+        out.append((index, full))
+    return out
+
+
+@dataclass
+class DeleteResult:
+    deleted_count: int
+    codes: list[str]
+
+
+async def delete_many(
+    session: AsyncSession, resource: Resource, codes: Sequence[str], caller: Caller, *, hard: bool
+) -> DeleteResult:
+    if not codes:
+        raise BadInput("give at least one code", "codes")
+    found = await fetch_by_keys(session, resource, "code", list(codes), ["code"])
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise NotFound(f"no {resource.type_name} with code {missing[0]!r}", "codes")
+    await _refuse_dependents(session, resource, list(found))
+    table = resource.table
+    unique = list(dict.fromkeys(codes))
+    if resource.soft_delete and not hard:
+        now = utcnow()
+        await session.execute(
+            sa.update(table)
+            .where(table.c.code.in_(unique))
+            .values(
+                is_deleted=1,
+                deleted=iso(now),
+                delete_by=caller.module,
+                delete_by_name=caller.module,
+                modified=now,
+            )
+        )
+    else:
+        await session.execute(sa.delete(table).where(table.c.code.in_(unique)))
+    return DeleteResult(len(unique), unique)
+
+
+async def _refuse_dependents(session: AsyncSession, resource: Resource, codes: list[str]) -> None:
+    """Rows that other rows reference with ON DELETE RESTRICT are not deleted (a 409)."""
+    blocking = [
+        r
+        for r in resource.relations
+        if r.many
+        and any(fk.ondelete == "RESTRICT" for fk in get(r.target).table.c[r.remote].foreign_keys)
+    ]
+    problems = []
+    for relation in blocking:
+        target = get(relation.target)
+        n = (
+            await session.execute(
+                sa.select(sa.func.count()).where(target.table.c[relation.remote].in_(codes))
+            )
+        ).scalar_one()
+        if n:
+            problems.append(
+                Problem(f"{n} {target.plural} still belong to it", relation.name, None, "CONFLICT")
+            )
+    if problems:
+        raise Conflict(
+            f"cannot delete {resource.type_name}: " + "; ".join(p.message for p in problems),
+            problems=problems,
+        )

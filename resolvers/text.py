@@ -1,0 +1,19 @@
+"""Text folding for `search`: lower case, Vietnamese diacritics removed (đ → d)."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+
+_EXTRA = str.maketrans({"đ": "d", "Đ": "d", "ð": "d"})
+
+
+def fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text.translate(_EXTRA))
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(unicodedata.normalize("NFC", stripped).lower().split())
+
+
+def keyword(values: Iterable[object]) -> str | None:
+    parts = [fold(str(v)) for v in values if v not in (None, "")]
+    return " ".join(p for p in parts if p) or None

@@ -1,0 +1,175 @@
+"""The FastAPI application: GraphQL at /graphql, health probes, and (later) the REST shim."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+from strawberry.fastapi import GraphQLRouter
+
+from gql import scalars
+from gql.context import Context
+from gql.graphiql import STATIC_DIR, graphiql_html
+from gql.schema import create_schema
+from resolvers import token as tokens
+from zalo_oa import keys, migrate
+from zalo_oa.db import Database
+from zalo_oa.settings import Settings, get_settings
+
+log = logging.getLogger("zalo_oa")
+
+
+def bearer(authorization: str | None) -> str | None:
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return None
+
+
+async def resolve_caller(
+    database: Database, context: Context, header: str | None, query: str | None
+) -> None:
+    """Fill ``context.caller_`` from the request's token (header or ``token`` parameter)."""
+    given = [t for t in (bearer(header), query) if t]
+    if not given:
+        context.auth_error = "a valid API token is required (Authorization: Bearer …)"
+        return
+    if len(set(given)) > 1:
+        context.auth_error = "the Authorization header and the token parameter disagree"
+        return
+    async with database.sessions() as session:
+        caller = await tokens.authenticate(session, given[0])
+        await session.commit()
+    if caller is None:
+        context.auth_error = "the API token is unknown or revoked"
+    context.caller_ = caller
+
+
+class BodyLimit:
+    """Refuses request bodies over ``max_body_bytes`` before they are read (413)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await _too_large(self.max_bytes)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            await _too_large(self.max_bytes)(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": {
+                "code": "PAYLOAD_TOO_LARGE",
+                "message": f"request body over {limit} bytes",
+                "details": [],
+            }
+        },
+        status_code=413,
+    )
+
+
+class Router(GraphQLRouter[Context, None]):
+    """Strawberry's router with the module's own offline GraphiQL page."""
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(graphiql_html("/graphql/static"))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    keys.configure(settings)
+    scalars.set_timezone(settings.timezone)
+    database = Database.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await database.dispose()
+
+    app = FastAPI(
+        title="Zalo OA module",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="GraphQL at /graphql; the legacy v4 REST API under /v4/zalo-oa.",
+    )
+    app.state.settings = settings
+    app.state.database = database
+
+    async def get_context(request: Request = None, websocket: WebSocket = None) -> Context:  # type: ignore[assignment]
+        connection = request if request is not None else websocket
+        context = Context(database=database, settings=settings)
+        assert connection is not None
+        await resolve_caller(
+            database,
+            context,
+            connection.headers.get("authorization"),
+            connection.query_params.get("token"),
+        )
+        return context
+
+    schema = create_schema(settings)
+    app.state.schema = schema
+    router = Router(
+        schema,
+        context_getter=get_context,
+        graphql_ide="graphiql" if settings.graphiql else None,
+    )
+    app.include_router(router, prefix="/graphql")
+    if settings.graphiql:
+        app.mount("/graphql/static", StaticFiles(directory=STATIC_DIR), name="graphiql")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        checks: dict[str, str] = {}
+        try:
+            async with database.engine.connect() as connection:
+                await connection.execute(sa.text("SELECT 1"))
+            checks["database"] = "ok"
+            current = await migrate.is_current(database.engine, settings)
+            checks["migrations"] = "ok" if current else "out of date"
+        except Exception as exc:  # a probe reports, it does not raise
+            checks.setdefault("database", f"unreachable: {type(exc).__name__}")
+        ready = all(v == "ok" for v in checks.values()) and len(checks) == 2
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,191 @@
+"""The ``zalo-oa`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from models import _crypto
+from resolvers import token as tokens
+from resolvers.errors import DomainError
+from zalo_oa import keys, migrate
+from zalo_oa.db import Database
+from zalo_oa.settings import Settings, get_settings
+
+app = typer.Typer(
+    help="Run Zalo Official Accounts from your own back office.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
+keys_app = typer.Typer(help="The key that encrypts secrets at rest.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(keys_app, name="keys")
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def main() -> T:
+        keys.configure(settings)
+        database = Database.from_settings(settings)
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+
+
+@app.command("migrate")
+def migrate_command(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Apply the database migrations (Alembic) up to REVISION."""
+    settings = get_settings()
+    with err.status("migrating…"):
+        migrate.upgrade(settings, revision)
+    err.print(f"[green]database at {revision}[/green]")
+
+
+async def _first_admin_token(database: Database, settings: Settings) -> str | None:
+    async with database.sessions() as session:
+        if await tokens.any_exist(session):
+            return None
+        token, _ = await tokens.create(session, "admin", tokens.Scope.ADMIN)
+        await session.commit()
+    path = settings.data_dir / "admin-token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token
+
+
+def prepare_database(settings: Settings, allow_migrate: bool) -> None:
+    """SQLite is migrated on start; PostgreSQL only with --migrate (else refuse to start)."""
+    if settings.is_sqlite or allow_migrate:
+        migrate.upgrade(settings)
+        return
+
+    async def check(database: Database) -> bool:
+        return await migrate.is_current(database.engine, settings)
+
+    if not _run(settings, check):
+        err.print(
+            "[red]the database schema is out of date:[/red] run `zalo-oa migrate` "
+            "or start with --migrate"
+        )
+        raise typer.Exit(3)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    allow_migrate: Annotated[
+        bool, typer.Option("--migrate", help="Apply pending migrations on PostgreSQL too.")
+    ] = False,
+) -> None:
+    """Start the service (GraphQL and GraphiQL at /graphql, REST under /v4/zalo-oa)."""
+    settings = get_settings()
+    prepare_database(settings, allow_migrate)
+    first = _run(settings, lambda db: _first_admin_token(db, settings))
+    if first is not None:
+        err.print(
+            "[bold]First start: an admin API token was created.[/bold] It is shown once "
+            f"and saved to {settings.data_dir / 'admin-token'} (owner-only):"
+        )
+        print(first, flush=True)
+    err.print(f"GraphiQL: http://{host}:{port}/graphql")
+    uvicorn.run(
+        "zalo_oa.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@token_app.command("create")
+def token_create(
+    module: Annotated[str, typer.Option(help="Name of the calling module.")],
+    scope: Annotated[str, typer.Option(help="read, write or admin.")] = "read",
+) -> None:
+    """Create a token and print it alone on stdout (it is not stored in plain text)."""
+    settings = get_settings()
+    level = tokens.parse_scope(scope) if scope else tokens.Scope.READ
+
+    async def work(database: Database) -> str:
+        async with database.sessions() as session:
+            token, _ = await tokens.create(session, module, level)
+            await session.commit()
+        return token
+
+    try:
+        print(_run(settings, work))
+    except DomainError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (never the tokens themselves)."""
+    settings = get_settings()
+
+    async def work(database: Database) -> list[Any]:
+        async with database.sessions() as session:
+            return list(await tokens.list_all(session))
+
+    table = Table("id", "prefix", "module", "scope", "created", "last used", "revoked")
+    for row in _run(settings, work):
+        table.add_row(
+            str(row.id),
+            row.prefix + "…",
+            row.module,
+            row.scope,
+            str(row.created),
+            str(row.last_used or ""),
+            str(row.revoked or ""),
+        )
+    Console().print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="Token id (see token list).")],
+) -> None:
+    """Revoke a token; calls with it fail from now on."""
+    settings = get_settings()
+
+    async def work(database: Database) -> None:
+        async with database.sessions() as session:
+            await tokens.revoke(session, token_id)
+            await session.commit()
+
+    _run(settings, work)
+    err.print(f"token {token_id} revoked")
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new key for ZALO_OA_SECRET_KEY."""
+    print(_crypto.generate_key())
+
+
+if __name__ == "__main__":
+    app(prog_name="zalo-oa")

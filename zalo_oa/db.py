@@ -1,0 +1,66 @@
+"""The async engine and session factory, identical in use on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from resolvers._query import sqlite_lower
+from zalo_oa.settings import Settings
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.create_function("zalo_lower", 1, sqlite_lower, deterministic=True)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url)
+        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if settings.statement_timeout_ms:
+        connect_args["server_settings"] = {
+            "statement_timeout": str(settings.statement_timeout_ms),
+            "application_name": "zalo-oa",
+        }
+    return create_async_engine(
+        url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+@dataclass
+class Database:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        engine = create_engine(settings)
+        return cls(engine, async_sessionmaker(engine, expire_on_commit=False))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
