@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
+from graphql import BREAK, ArgumentNode, Node, ObjectFieldNode, Visitor, visit
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
 
@@ -34,53 +36,53 @@ class ErrorMapping(MaskErrors):
         return getattr(self.execution_context.context, "request_id", None)
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        out: list[GraphQLError] = []
-        for error in errors:
-            original = error.original_error
-            if isinstance(original, DomainError):
-                out.append(
-                    GraphQLError(
-                        error.message,
-                        error.nodes,
-                        error.source,
-                        error.positions,
-                        error.path,
-                        None,
-                        _extensions(original),
+        return [self._map(error) for error in errors]
+
+    def _map(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        message = error.message
+        if isinstance(original, DomainError):
+            ext = _extensions(original)
+        elif original is None or error.path is None:
+            ext = {"code": "BAD_USER_INPUT", **(error.extensions or {})}
+            where = self._input_path(error)
+            if where:
+                ext["field"] = where
+                message = f"{where}: {message}"
+        else:
+            log.error(
+                "unexpected error in %s (request %s)",
+                ".".join(map(str, error.path)),
+                self._request_id(),
+                exc_info=original,
+            )
+            message = self.error_message
+            ext = {"code": "INTERNAL", "requestId": self._request_id()}
+        return GraphQLError(
+            message, error.nodes, error.source, error.positions, error.path, None, ext
+        )
+
+    def _input_path(self, error: GraphQLError) -> str | None:
+        """Which argument and input field a literal value error is about (``filter.branchId.eq``)."""
+        document = getattr(self.execution_context, "graphql_document", None)
+        if document is None or not error.nodes:
+            return None
+        target = error.nodes[0]
+        found: list[str] = []
+
+        class Finder(Visitor):
+            def enter(self, node: Node, key: Any, parent: Any, path: Any, ancestors: Any) -> Any:
+                if node is target:
+                    found.extend(
+                        a.name.value
+                        for a in [*ancestors, node]
+                        if isinstance(a, ArgumentNode | ObjectFieldNode)
                     )
-                )
-            elif original is None or error.path is None:
-                ext = {"code": "BAD_USER_INPUT", **(error.extensions or {})}
-                out.append(
-                    GraphQLError(
-                        error.message,
-                        error.nodes,
-                        error.source,
-                        error.positions,
-                        error.path,
-                        None,
-                        ext,
-                    )
-                )
-            else:
-                log.error(
-                    "unexpected error in %s (request %s)",
-                    ".".join(map(str, error.path)),
-                    self._request_id(),
-                    exc_info=original,
-                )
-                out.append(
-                    GraphQLError(
-                        self.error_message,
-                        error.nodes,
-                        error.source,
-                        error.positions,
-                        error.path,
-                        None,
-                        {"code": "INTERNAL", "requestId": self._request_id()},
-                    )
-                )
-        return out
+                    return BREAK
+                return None
+
+        visit(document, Finder())
+        return ".".join(found) or None
 
 
 class RequestTransaction(SchemaExtension):

@@ -39,7 +39,7 @@ Control API (JSON in and out; bad input answers 400 ``{"error": ...}``):
   "attachments"?, "msg_id"?, "msg_ids"?, "zns"?, "hold"?, "delivery"?: {"signature",
   "stale", "duplicate", "retries"}, ...}`` — other fields are copied into the payload. →
   ``{"payload", "body", "signature", "deliveries": [{"copy", "attempt", "status"}]}``,
-  409 without a target; with ``"hold": true`` the event waits for
+  ``deliveries`` is empty without a target (the event still happens); with ``"hold": true`` the event waits for
   ``POST /__fake/webhook/flush {"order": "fifo|reverse|shuffle"}``.
 - ``/__fake/webhook/inbox`` — a receiver for tests: POST records (``?status=`` sets the
   answer), GET lists ``{"items": [{"headers", "body"}]}``, DELETE clears.

@@ -1,7 +1,6 @@
 """The ``/__fake`` control API: seed, clock, knobs, state, tokens and webhooks.
 
-Bad requests answer HTTP 400 ``{"error": "<why>"}``; a webhook emit with no target set
-answers 409.
+Bad requests answer HTTP 400 ``{"error": "<why>"}``.
 """
 
 from __future__ import annotations
@@ -30,8 +29,6 @@ def _action(run: Action) -> Callable[[Request], Awaitable[Response]]:
             if not isinstance(body, dict):
                 raise ValueError("the body must be a JSON object")
             return json_response(await run(request, world_of(request), body))
-        except webhook.NoTarget as exc:
-            return json_response({"error": str(exc)}, status=409)
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
             return json_response({"error": f"{type(exc).__name__}: {exc}"}, status=400)
 

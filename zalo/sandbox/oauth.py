@@ -131,7 +131,8 @@ def _error_body(fail: _TokenFail, quoted: bool) -> dict[str, Any]:
 
 async def access_token(request: Request) -> Response:
     world = world_of(request)
-    form = {key: str(value) for key, value in (await request.form()).items()}
+    async with request.form() as submitted:
+        form = {key: str(value) for key, value in submitted.items()}
     fault = _take_fault(world)
     if fault is not None and fault.startswith("slow:"):
         await asyncio.sleep(float(fault.removeprefix("slow:")))

@@ -183,13 +183,13 @@ def _upload(kind: str) -> Callable[..., Any]:
 
     @guarded("openapi")
     async def upload(request: Request, caller: Caller) -> Any:
-        form = await request.form()
-        file = form.get("file")
-        if not isinstance(file, UploadFile) or not file.filename:
-            raise Fail(-201, "file is invalid")
-        if not file.filename.lower().endswith(endings):
-            raise Fail(-201, "file type is invalid")
-        content = await file.read()
+        async with request.form() as form:
+            file = form.get("file")
+            if not isinstance(file, UploadFile) or not file.filename:
+                raise Fail(-201, "file is invalid")
+            if not file.filename.lower().endswith(endings):
+                raise Fail(-201, "file type is invalid")
+            content = await file.read()
         if len(content) > cap:
             raise Fail(-210, "File size exceeds the allowed limit")
         upload_id = secrets.token_hex(16)

@@ -47,10 +47,6 @@ _ECHO_EVENTS = {
 }
 
 
-class NoTarget(Exception):
-    pass
-
-
 @dataclass
 class Event:
     app: App
@@ -169,7 +165,10 @@ def build(world: World, spec: dict[str, Any]) -> Event:
 
 
 async def deliver(world: World, event: Event) -> dict[str, Any]:
-    """Sign and POST one event (twice if asked), retrying as Zalo does; report every try."""
+    """Sign and POST one event (twice if asked), retrying as Zalo does; report every try.
+
+    With no target set the event is only signed and recorded, as if nobody listened.
+    """
     knobs = world.knobs
     options = {
         "signature": knobs.webhook_signature,
@@ -179,8 +178,6 @@ async def deliver(world: World, event: Event) -> dict[str, Any]:
         **event.options,
     }
     url = event.app.webhook_url or world.webhook_url
-    if not url:
-        raise NoTarget("no webhook target set")
     payload = dict(event.payload)
     payload["timestamp"] = str(_wall_ms() - (STALE_BY_MS if options["stale"] else 0))
     body = orjson.dumps(payload)
@@ -194,13 +191,14 @@ async def deliver(world: World, event: Event) -> dict[str, Any]:
     if event.zns:
         headers["X-ZEvent-Server"] = "ZNS"
     attempts: list[dict[str, Any]] = []
+    copies = 0 if url is None else 2 if options["duplicate"] else 1
     async with httpx.AsyncClient(timeout=ANSWER_WITHIN_SECONDS) as http:
-        for copy in range(2 if options["duplicate"] else 1):
+        for copy in range(copies):
             for retry in range(int(options["retries"]) + 1):
                 sent_headers = {**headers, **({"num_retry": str(retry)} if retry else {})}
                 outcome: dict[str, Any] = {"copy": copy + 1, "attempt": retry + 1}
                 try:
-                    response = await http.post(url, content=body, headers=sent_headers)
+                    response = await http.post(str(url), content=body, headers=sent_headers)
                     outcome["status"] = response.status_code
                 except httpx.HTTPError as exc:
                     outcome["status"], outcome["error"] = None, type(exc).__name__
@@ -216,13 +214,6 @@ async def deliver(world: World, event: Event) -> dict[str, Any]:
     }
     world.deliveries.append(record)
     return {**record, "payload": payload}
-
-
-async def _deliver_quietly(world: World, event: Event) -> None:
-    try:
-        await deliver(world, event)
-    except NoTarget:
-        return
 
 
 async def echo(world: World, app: App, oa: Oa, sent: SentOa) -> None:
@@ -243,7 +234,7 @@ async def echo(world: World, app: App, oa: Oa, sent: SentOa) -> None:
         "user_id_by_app": user.user_id_by_app if user else "",
         "timestamp": "",
     }
-    await _deliver_quietly(world, Event(app, payload))
+    await deliver(world, Event(app, payload))
 
 
 async def zns_delivered(world: World, app: App, sent: SentZns) -> None:
@@ -258,4 +249,4 @@ async def zns_delivered(world: World, app: App, sent: SentZns) -> None:
             "msg_id": sent.msg_id,
         },
     )
-    await _deliver_quietly(world, event)
+    await deliver(world, event)
