@@ -68,9 +68,15 @@ class _Answer:
     def data(self) -> Any:
         return self.body.get("data")
 
-    def parse(self, model: type[M], value: Any = None) -> M:
+    def parse(self, model: type[M]) -> M:
+        return self._validate(model, self.data)
+
+    def parse_list(self, model: type[M]) -> list[M]:
+        return [self._validate(model, row) for row in self.data or []]
+
+    def _validate(self, model: type[M], value: Any) -> M:
         try:
-            return model.model_validate(self.data if value is None else value)
+            return model.model_validate(value)
         except ValidationError as exc:
             raise ZaloRequestError(0, f"unexpected answer: {exc}", self.endpoint) from exc
 
@@ -421,7 +427,7 @@ class ZaloClient:
         """Latest messages across conversations, newest first (``count`` up to 10)."""
         data = {"offset": offset, "count": count}
         answer = await self._oa_get("/v2.0/oa/listrecentchat", token, data, app_id, api_url)
-        return [answer.parse(ChatMessage, row) for row in answer.data or []]
+        return answer.parse_list(ChatMessage)
 
     async def conversation(
         self,
@@ -436,7 +442,7 @@ class ZaloClient:
         """Messages with one user, newest first (``count`` up to 10)."""
         data = {"user_id": user_id, "offset": offset, "count": count}
         answer = await self._oa_get("/v2.0/oa/conversation", token, data, app_id, api_url)
-        return [answer.parse(ChatMessage, row) for row in answer.data or []]
+        return answer.parse_list(ChatMessage)
 
     # Sending (consultation messages and UID templates)
 
@@ -662,7 +668,7 @@ class ZaloClient:
         if status is not None:
             query["status"] = status
         answer = await self._zns("GET", "/template/all", token, app_id, query=query)
-        templates = [answer.parse(TemplateSummary, row) for row in answer.data or []]
+        templates = answer.parse_list(TemplateSummary)
         total = _as_int((answer.body.get("metadata") or {}).get("total"))
         return TemplatePage(templates=templates, total=len(templates) if total is None else total)
 

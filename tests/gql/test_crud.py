@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from resolvers._crud import fetch_by_keys
+from resolvers.resources import OFFICIAL_ACCOUNTS
 from tests.conftest import Api
 from tests.factories import oa
 
@@ -264,9 +266,6 @@ async def test_secrets_are_masked_and_a_mask_round_trip_keeps_them(api: Api) -> 
         ' name: "n"}]) { affectedCount } }'
     )
     async with api.backend.database.sessions() as session:
-        from resolvers._crud import fetch_by_keys
-        from resolvers.resources import OFFICIAL_ACCOUNTS
-
         rows = await fetch_by_keys(session, OFFICIAL_ACCOUNTS, "code", ["A"])
     assert rows["A"].app_secret == "app-secret-value-1234"
 

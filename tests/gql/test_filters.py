@@ -12,16 +12,42 @@ from tests.conftest import Api
 from tests.factories import insert, oa
 
 FOLLOWERS: list[dict[str, Any]] = [
-    {"code": "F1", "name": "Nguyễn Văn An", "branch_id": 9, "reward_points": Decimal("9"),
-     "followed_at": datetime(2026, 1, 5, 8, 0, tzinfo=UTC), "email": "an@shop.vn"},
-    {"code": "F2", "name": "ĐẶNG THỊ ẤN", "branch_id": 10, "reward_points": Decimal("10.5"),
-     "followed_at": datetime(2026, 2, 1, 0, 0, tzinfo=UTC)},
-    {"code": "F3", "name": "100% _real_", "branch_id": 100, "reward_points": Decimal("100"),
-     "followed_at": datetime(2026, 3, 1, 12, 30, tzinfo=UTC)},
-    {"code": "F4", "name": "1000 xreal", "branch_id": None, "reward_points": None,
-     "followed_at": None},
-    {"code": "F5", "name": None, "branch_id": 2, "reward_points": Decimal("2"),
-     "followed_at": datetime(2025, 12, 31, 23, 59, tzinfo=UTC)},
+    {
+        "code": "F1",
+        "name": "Nguyễn Văn An",
+        "branch_id": 9,
+        "reward_points": Decimal("9"),
+        "followed_at": datetime(2026, 1, 5, 8, 0, tzinfo=UTC),
+        "email": "an@shop.vn",
+    },
+    {
+        "code": "F2",
+        "name": "ĐẶNG THỊ ẤN",
+        "branch_id": 10,
+        "reward_points": Decimal("10.5"),
+        "followed_at": datetime(2026, 2, 1, 0, 0, tzinfo=UTC),
+    },
+    {
+        "code": "F3",
+        "name": "100% _real_",
+        "branch_id": 100,
+        "reward_points": Decimal("100"),
+        "followed_at": datetime(2026, 3, 1, 12, 30, tzinfo=UTC),
+    },
+    {
+        "code": "F4",
+        "name": "1000 xreal",
+        "branch_id": None,
+        "reward_points": None,
+        "followed_at": None,
+    },
+    {
+        "code": "F5",
+        "name": None,
+        "branch_id": 2,
+        "reward_points": Decimal("2"),
+        "followed_at": datetime(2025, 12, 31, 23, 59, tzinfo=UTC),
+    },
 ]
 
 
@@ -35,7 +61,7 @@ async def people(api: Api) -> Api:
     return api
 
 
-async def codes(api: Api, filter_: dict[str, Any], **args: Any) -> list[str]:
+async def codes(api: Api, filter_: dict[str, Any] | None, **args: Any) -> list[str]:
     result = await api.data(
         "query($f: FollowerFilter, $s: String) { followers(filter: $f, search: $s, "
         "orderBy: [{code: ASC}]) { items { code } } }",
@@ -116,8 +142,10 @@ async def test_boolean_operators(api: Api) -> None:
     await oa(api.backend.database, "A", is_default=True)
     await oa(api.backend.database, "B", is_default=False)
     await oa(api.backend.database, "C", is_default=None)
-    query = ("query($f: OfficialAccountFilter) { officialAccounts(filter: $f, "
-             "orderBy: [{code: ASC}]) { items { code } } }")
+    query = (
+        "query($f: OfficialAccountFilter) { officialAccounts(filter: $f, "
+        "orderBy: [{code: ASC}]) { items { code } } }"
+    )
     for filter_, expected in [
         ({"isDefault": {"eq": True}}, ["A"]),
         ({"isDefault": {"eq": False}}, ["B"]),
@@ -129,8 +157,10 @@ async def test_boolean_operators(api: Api) -> None:
 
 
 async def test_to_many_relation_filters(people: Api) -> None:
-    query = ("query($f: OfficialAccountFilter) { officialAccounts(filter: $f, "
-             "orderBy: [{code: ASC}]) { items { code } } }")
+    query = (
+        "query($f: OfficialAccountFilter) { officialAccounts(filter: $f, "
+        "orderBy: [{code: ASC}]) { items { code } } }"
+    )
 
     async def accounts(filter_: dict[str, Any]) -> list[str]:
         result = await people.data(query, {"f": filter_})
@@ -143,8 +173,9 @@ async def test_to_many_relation_filters(people: Api) -> None:
 
 
 async def test_search_folds_case_and_diacritics(people: Api) -> None:
-    await people.data('mutation { updateFollowers(input: [{code: "F2", phone: "0901234567"}]) '
-                      "{ affectedCount } }")
+    await people.data(
+        'mutation { updateFollowers(input: [{code: "F2", phone: "0901234567"}]) { affectedCount } }'
+    )
     assert await codes(people, None, search="nguyen van an") == ["F1"]
     assert await codes(people, None, search="NGUYỄN an") == ["F1"]
     assert await codes(people, None, search="dang an") == ["F2"]
@@ -182,14 +213,17 @@ async def test_filter_caps(api: Api) -> None:
     deep: dict[str, Any] = {"code": {"eq": "x"}}
     for _ in range(9):
         deep = {"not": deep}
-    errors = await api.errors("query($f: FollowerFilter) { followers(filter: $f) { totalCount } }",
-                              {"f": deep})
+    errors = await api.errors(
+        "query($f: FollowerFilter) { followers(filter: $f) { totalCount } }", {"f": deep}
+    )
     assert "deeper" in errors[0]["message"]
     wide = {"or": [{"code": {"eq": str(i)}} for i in range(60)]}
-    errors = await api.errors("query($f: FollowerFilter) { followers(filter: $f) { totalCount } }",
-                              {"f": wide})
+    errors = await api.errors(
+        "query($f: FollowerFilter) { followers(filter: $f) { totalCount } }", {"f": wide}
+    )
     assert "more than 50" in errors[0]["message"]
     many = {"code": {"in": [str(i) for i in range(501)]}}
-    errors = await api.errors("query($f: FollowerFilter) { followers(filter: $f) { totalCount } }",
-                              {"f": many})
+    errors = await api.errors(
+        "query($f: FollowerFilter) { followers(filter: $f) { totalCount } }", {"f": many}
+    )
     assert "500" in errors[0]["message"]

@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zalo.sandbox import control, oauth, openapi, zns
 from zalo.sandbox.state import World
@@ -20,18 +20,29 @@ _API_PREFIXES = ("/openapi/", "/zns/")
 
 
 class _Observe:
-    """Counts every Zalo call per ``METHOD path`` and applies the ``slow_seconds`` knob."""
+    """Counts every Zalo call per ``METHOD path`` and applies the ``slow_seconds`` knob.
+
+    The delay comes after the request was handled, before the answer: a client that gives up
+    meanwhile has still had its call carried out, as with a real lost answer.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith("/__fake"):
-            world: World = scope["app"].state.world
-            world.calls[f"{scope['method']} {scope['path']}"] += 1
-            if scope["path"].startswith(_API_PREFIXES) and world.knobs.slow_seconds > 0:
-                await asyncio.sleep(world.knobs.slow_seconds)
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["path"].startswith("/__fake"):
+            await self.app(scope, receive, send)
+            return
+        world: World = scope["app"].state.world
+        world.calls[f"{scope['method']} {scope['path']}"] += 1
+        delay = world.knobs.slow_seconds if scope["path"].startswith(_API_PREFIXES) else 0.0
+
+        async def send_late(message: Message) -> None:
+            if message["type"] == "http.response.start" and delay > 0:
+                await asyncio.sleep(delay)
+            await send(message)
+
+        await self.app(scope, receive, send_late)
 
 
 async def _index(request: Request) -> Response:

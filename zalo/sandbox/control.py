@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from zalo.sandbox import webhook
-from zalo.sandbox.state import World
+from zalo.sandbox.state import ACCESS_TTL, KEEP_RECORDS, World
 from zalo.sandbox.wire import json_response, world_of
 
 Action = Callable[[Request, World, dict[str, Any]], Awaitable[Any]]
@@ -71,7 +71,7 @@ async def _knobs(request: Request, world: World, body: dict[str, Any]) -> Any:
 
 async def _tokens(request: Request, world: World, body: dict[str, Any]) -> Any:
     app = world.apps[str(body["app_id"])]
-    expires_in = int(body.get("expires_in", 90_000))
+    expires_in = int(body.get("expires_in", ACCESS_TTL))
     return world.issue_tokens(app.app_id, str(body.get("oa_id", app.oa_id)), expires_in=expires_in)
 
 
@@ -114,6 +114,7 @@ async def inbox(request: Request) -> Response:
         world.inbox.clear()
         return json_response({"items": []})
     world.inbox.append({"headers": dict(request.headers), "body": (await request.body()).decode()})
+    del world.inbox[:-KEEP_RECORDS]
     return json_response({"ok": True}, status=int(request.query_params.get("status", 200)))
 
 

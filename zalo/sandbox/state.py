@@ -19,6 +19,8 @@ REFRESH_TTL = 90 * 86_400
 CODE_TTL = 600
 DEFAULT_RATE_LIMIT = 4000
 INTERACTION_WINDOW_MS = 7 * 86_400_000
+# Webhook logs are trimmed to this many entries so a long-running sandbox stays small.
+KEEP_RECORDS = 1000
 
 
 def new_id(digits: int = 19) -> str:

@@ -14,7 +14,17 @@ from typing import Any
 import httpx
 import orjson
 
-from zalo.sandbox.state import App, ChatRow, Oa, SentOa, SentZns, User, World, new_message_id
+from zalo.sandbox.state import (
+    KEEP_RECORDS,
+    App,
+    ChatRow,
+    Oa,
+    SentOa,
+    SentZns,
+    User,
+    World,
+    new_message_id,
+)
 from zalo.signature import webhook_signature
 
 ANSWER_WITHIN_SECONDS = 2.0
@@ -213,6 +223,7 @@ async def deliver(world: World, event: Event) -> dict[str, Any]:
         "deliveries": attempts,
     }
     world.deliveries.append(record)
+    del world.deliveries[:-KEEP_RECORDS]
     return {**record, "payload": payload}
 
 

@@ -1,0 +1,113 @@
+"""The HTTP surface: probes, GraphiQL served offline, tokens and scopes, error masking."""
+
+from __future__ import annotations
+
+import pytest
+
+from resolvers import _crud
+from resolvers import token as tokens
+from tests.conftest import Api
+
+
+async def test_health_and_readiness(api: Api) -> None:
+    assert (await api.client.get("/healthz")).json() == {"status": "ok"}
+    ready = await api.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok"}
+
+
+async def test_graphiql_page_and_assets_are_local(api: Api) -> None:
+    page = await api.client.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "GraphiQL" in page.text
+    assert "unpkg" not in page.text and "cdn" not in page.text.lower()
+    asset = await api.client.get("/graphql/static/graphiql.min.js")
+    assert asset.status_code == 200 and len(asset.content) > 100_000
+
+
+@pytest.mark.parametrize(
+    ("headers", "params"),
+    [
+        ({}, {}),
+        ({"Authorization": "Bearer zoa_forged"}, {}),
+        ({"Authorization": "Bearer nonsense"}, {}),
+        ({}, {"token": "zoa_truncated"}),
+    ],
+)
+async def test_missing_or_bad_token_is_unauthenticated(
+    api: Api, headers: dict[str, str], params: dict[str, str]
+) -> None:
+    response = await api.client.post(
+        "/graphql", json={"query": "{ followers { totalCount } }"}, headers=headers, params=params
+    )
+    body = response.json()
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_token_in_header_and_query_must_agree(api: Api) -> None:
+    response = await api.client.post(
+        "/graphql",
+        json={"query": "{ followers { totalCount } }"},
+        headers={"Authorization": f"Bearer {api.tokens['read']}"},
+        params={"token": api.tokens["write"]},
+    )
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    same = await api.client.post(
+        "/graphql",
+        json={"query": "{ followers { totalCount } }"},
+        headers={"Authorization": f"Bearer {api.tokens['read']}"},
+        params={"token": api.tokens["read"]},
+    )
+    assert same.json()["data"]["followers"]["totalCount"] == 0
+
+
+async def test_read_token_cannot_mutate(api: Api) -> None:
+    errors = await api.errors(
+        'mutation { createWebhooks(input: [{name: "x"}]) { affectedCount } }', scope="read"
+    )
+    assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+    data = await api.data("{ webhooks { totalCount } }", scope="read")
+    assert data["webhooks"]["totalCount"] == 0
+
+
+async def test_revoked_token_stops_working(api: Api) -> None:
+    async with api.backend.database.sessions() as session:
+        rows = await tokens.list_all(session)
+        read_id = next(r.id for r in rows if r.scope == "read")
+        await tokens.revoke(session, read_id)
+        await session.commit()
+    errors = await api.errors("{ webhooks { totalCount } }", scope="read")
+    assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_body_over_the_cap_is_413(api: Api) -> None:
+    cap = api.backend.settings.max_body_bytes
+    response = await api.client.post(
+        "/graphql", content=b"x" * (cap + 1), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_depth_and_alias_limits(api: Api) -> None:
+    deep = (
+        "{ followers { items { zaloOa { followers { items { zaloOa { followers { items { "
+        "zaloOa { followers { items { zaloOa { code } } } } } } } } } } } } }"
+    )
+    errors = await api.errors(deep)
+    assert "depth" in errors[0]["message"]
+    aliases = " ".join(f"a{i}: followers(limit: 1000) {{ totalCount }}" for i in range(100))
+    errors = await api.errors("{ " + aliases + " }")
+    assert "aliases" in errors[0]["message"].lower()
+
+
+async def test_unexpected_errors_are_masked(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("SELECT secret FROM somewhere")
+
+    monkeypatch.setattr(_crud, "count", broken)
+    errors = await api.errors("{ followers { totalCount } }")
+    assert errors[0]["message"] == "Internal error."
+    assert errors[0]["extensions"]["code"] == "INTERNAL"
+    assert errors[0]["extensions"]["requestId"]
+    assert "SELECT" not in str(errors)
