@@ -189,11 +189,11 @@ def _log_retry(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, ZaloError):
         _log.warning(
-            "zalo %s failed (code %s, http %s), retry %d",
+            "zalo %s attempt %d failed (code %s, http %s); retrying",
             exc.endpoint,
+            state.attempt_number,
             exc.code,
             exc.http_status,
-            state.attempt_number,
         )
 
 
@@ -206,6 +206,10 @@ class ZaloClient:
     :mod:`zalo.errors`; transient ones (network, HTTP 5xx, -32) are retried a few times first,
     except that a send is repeated only when Zalo surely did not get it. ``calls`` and
     ``errors`` count HTTP requests per endpoint (``"POST /v3.0/oa/message/cs"``).
+
+    ``retry_attempts`` bounds the tries per call and ``retry_wait_seconds`` scales the jittered
+    exponential backoff between them; ``rate_limit_window_seconds`` is the window that
+    ``rate_limit_per_minute`` counts over (60 s, shortened only by tests).
     """
 
     def __init__(

@@ -18,37 +18,12 @@ from gql import scalars
 from gql.context import Context
 from gql.graphiql import STATIC_DIR, graphiql_html
 from gql.schema import create_schema
-from resolvers import token as tokens
 from zalo_oa import keys, migrate
+from zalo_oa.auth import resolve_caller
 from zalo_oa.db import Database
 from zalo_oa.settings import Settings, get_settings
 
 log = logging.getLogger("zalo_oa")
-
-
-def bearer(authorization: str | None) -> str | None:
-    if authorization and authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip()
-    return None
-
-
-async def resolve_caller(
-    database: Database, context: Context, header: str | None, query: str | None
-) -> None:
-    """Fill ``context.caller_`` from the request's token (header or ``token`` parameter)."""
-    given = [t for t in (bearer(header), query) if t]
-    if not given:
-        context.auth_error = "a valid API token is required (Authorization: Bearer …)"
-        return
-    if len(set(given)) > 1:
-        context.auth_error = "the Authorization header and the token parameter disagree"
-        return
-    async with database.sessions() as session:
-        caller = await tokens.authenticate(session, given[0])
-        await session.commit()
-    if caller is None:
-        context.auth_error = "the API token is unknown or revoked"
-    context.caller_ = caller
 
 
 class BodyLimit:

@@ -24,7 +24,8 @@ Control API (JSON in and out; bad input answers 400 ``{"error": ...}``):
   ``require_verifier``, ``deny_consent``, ``expires_in_number``, ``rate_limit_per_minute``,
   ``night_window``, ``fail_next_sends`` + ``fail_mode`` ``-100|http500``, ``slow_seconds``,
   ``require_appsecret_proof``, ``conversation_id_field`` ``message_id|msg_id``,
-  ``echo_webhooks``, ``zns_delivery_webhooks``, ``webhook_signature``
+  ``echo_webhooks``, ``zns_delivery_webhooks`` + ``zns_delivery_delay_seconds``,
+  ``webhook_signature``
   ``mac|bare|wrong_secret|none``, ``webhook_stale``, ``webhook_duplicate``,
   ``webhook_retries``), plus the actions ``revoke_grant {"oa_id", "app_id"?}`` and
   ``zns_quota {"oa_id"?, "daily"?, "remaining"?}`` → ``{"knobs": {...}}``.

@@ -206,6 +206,7 @@ class Knobs:
     conversation_id_field: str = "message_id"
     echo_webhooks: bool = False
     zns_delivery_webhooks: bool = False
+    zns_delivery_delay_seconds: float = 0.0
     webhook_signature: str = "mac"
     webhook_stale: bool = False
     webhook_duplicate: bool = False

@@ -7,6 +7,7 @@ the fake clock like everything else in the sandbox.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -250,6 +251,7 @@ async def echo(world: World, app: App, oa: Oa, sent: SentOa) -> None:
 
 async def zns_delivered(world: World, app: App, sent: SentZns) -> None:
     """The ZNS ``user_received_message`` event for a sent template message."""
+    await asyncio.sleep(world.knobs.zns_delivery_delay_seconds)
     event = build(
         world,
         {
