@@ -20,15 +20,26 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from gql.cost import QueryCost
 from gql.errors import ErrorMapping, RequestTransaction
 from gql.scalars import SCALARS
-from gql.types import callback, follower, message, official_account, webhook, zns_template
+from gql.types import (
+    api_token,
+    callback,
+    follower,
+    message,
+    official_account,
+    webhook,
+    zns_template,
+)
 from zalo_oa.settings import Settings
 
 CONFIG = StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALARS)
 _parts = (official_account, follower, zns_template, message, webhook, callback)
-Query = merge_types("Query", tuple(p.built.query for p in _parts))
-Mutation = merge_types("Mutation", tuple(p.built.mutation for p in _parts))
+Query = merge_types("Query", (*(p.built.query for p in _parts), api_token.ApiTokenQuery))
+Mutation = merge_types(
+    "Mutation", (*(p.built.mutation for p in _parts), api_token.ApiTokenMutation)
+)
 
 
 class Schema(strawberry.Schema):
@@ -44,6 +55,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
         lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: QueryCost(settings.graphql_max_cost, settings.default_page_size),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
     ]

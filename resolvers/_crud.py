@@ -253,7 +253,7 @@ def _stamp(resource: Resource, values: dict[str, Any], caller: Caller, creating:
     if creating:
         if "created" in cols:
             values["created"] = iso(now) if resource.by_name["created"].kind == "string" else now
-        for name in ("creator", "creator_name"):
+        for name in resource.caller_fields:
             if name in cols:
                 values[name] = caller.module
     if "modified" in cols:

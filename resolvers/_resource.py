@@ -107,6 +107,8 @@ class Resource:
     read_only: frozenset[str] = frozenset()  # beyond SERVER_MANAGED
     hidden: frozenset[str] = frozenset()  # internal columns, not part of any API
     search_sources: tuple[str, ...] = ()  # columns folded into `keyword` for `search`
+    # Columns filled on create with the calling module's name (read-only through the API).
+    caller_fields: tuple[str, ...] = ("creator", "creator_name")
     soft_delete: bool = False
     conflict_targets: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: {"CODE": ("code",)}
@@ -130,7 +132,8 @@ class Resource:
                     rest=pascal(column.key),
                     gql=camel(column.key) + ("Code" if ref else ""),
                     secret=isinstance(column.type, EncryptedText),
-                    writable=column.key not in SERVER_MANAGED | self.read_only,
+                    writable=column.key
+                    not in SERVER_MANAGED | self.read_only | set(self.caller_fields),
                     reference=ref,
                 )
             )

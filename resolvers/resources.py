@@ -96,6 +96,7 @@ WEBHOOKS = register(
         single="webhook",
         plural="webhooks",
         rest_path="webhooks",
+        caller_fields=("user",),
     )
 )
 
@@ -107,5 +108,6 @@ CALLBACKS = register(
         single="callback",
         plural="callbacks",
         rest_path="callbacks",
+        caller_fields=("user",),
     )
 )

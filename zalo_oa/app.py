@@ -18,9 +18,10 @@ from gql import scalars
 from gql.context import Context
 from gql.graphiql import STATIC_DIR, graphiql_html
 from gql.schema import create_schema
-from zalo_oa import keys, migrate
+from zalo_oa import keys, logs, migrate
 from zalo_oa.auth import resolve_caller
 from zalo_oa.db import Database
+from zalo_oa.logs import RequestLog
 from zalo_oa.settings import Settings, get_settings
 
 log = logging.getLogger("zalo_oa")
@@ -104,8 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def get_context(request: Request = None, websocket: WebSocket = None) -> Context:  # type: ignore[assignment]
         connection = request if request is not None else websocket
-        context = Context(database=database, settings=settings)
         assert connection is not None
+        context = Context(database=database, settings=settings)
+        context.request_id = getattr(connection.state, "request_id", context.request_id)
         await resolve_caller(
             database,
             context,
@@ -147,4 +149,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLog)
     return app
+
+
+def serve_app() -> FastAPI:
+    """The factory uvicorn workers call: logging first, then the app."""
+    settings = get_settings()
+    logs.configure(settings)
+    return create_app(settings)

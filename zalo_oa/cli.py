@@ -111,11 +111,13 @@ def serve(
         print(first, flush=True)
     err.print(f"GraphiQL: http://{host}:{port}/graphql")
     uvicorn.run(
-        "zalo_oa.app:create_app",
+        "zalo_oa.app:serve_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
+        log_config=None,
+        access_log=False,
         log_level=settings.log_level.lower(),
     )
 

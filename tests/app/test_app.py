@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from resolvers import _crud
 from resolvers import token as tokens
 from tests.conftest import Api
+from zalo_oa.logs import redact
 
 
 async def test_health_and_readiness(api: Api) -> None:
@@ -111,3 +114,72 @@ async def test_unexpected_errors_are_masked(api: Api, monkeypatch: pytest.Monkey
     assert errors[0]["extensions"]["code"] == "INTERNAL"
     assert errors[0]["extensions"]["requestId"]
     assert "SELECT" not in str(errors)
+
+
+async def test_query_cost_limit(api: Api) -> None:
+    costly = "{ followers(limit: 1000) { items { messages(limit: 1000) { items { code } } } } }"
+    errors = await api.errors(costly)
+    assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "cost" in errors[0]["message"]
+    via_variables = await api.errors(
+        "query($n: Int!) { followers(limit: $n) { items { messages(limit: $n) "
+        "{ items { code } } } } }",
+        {"n": 500},
+    )
+    assert "cost" in via_variables[0]["message"]
+    fine = await api.data(
+        "{ followers(limit: 50) { items { messages(limit: 5) { items { code } } } } }"
+    )
+    assert fine["followers"]["items"] == []
+
+
+async def test_request_log_has_an_id_and_no_secrets(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="zalo_oa.request")
+    token = api.tokens["read"]
+    response = await api.client.post(
+        "/graphql",
+        params={"token": token},
+        json={"query": "{ followers { totalCount } }"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    request_id = response.headers["x-request-id"]
+    lines = [r for r in caplog.records if r.name == "zalo_oa.request"]
+    assert lines and getattr(lines[-1], "request_id", None) == request_id
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert token not in text and "token=***" in text
+
+
+def test_redaction_patterns() -> None:
+    assert redact("GET /v4/x?token=zoa_abc123456789&limit=5") == "GET /v4/x?token=***&limit=5"
+    assert redact("Authorization: Bearer abc.def") == "Authorization: Bearer ***"
+    assert "s3cr3t" not in redact('{"secret_key": "s3cr3t", "access_token": "t0k"}')
+    assert redact("a zoa_abcdefghijkl token") == "a zoa_*** token"
+
+
+async def test_tokens_through_graphql_are_admin_only(api: Api) -> None:
+    created = await api.data(
+        'mutation { createApiToken(module: "crm", scope: WRITE) '
+        "{ token apiToken { id module scope revoked } } }"
+    )
+    new = created["createApiToken"]
+    assert new["token"].startswith("zoa_") and new["apiToken"]["scope"] == "WRITE"
+    api.tokens["crm"] = new["token"]
+    made = await api.data(
+        'mutation { createWebhooks(input: [{name: "w"}]) { items { user } } }', scope="crm"
+    )
+    assert made["createWebhooks"]["items"] == [{"user": "crm"}]
+    errors = await api.errors(
+        'mutation { createApiToken(module: "x", scope: READ) { token } }', scope="write"
+    )
+    assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+    listed = await api.data("{ apiTokens { module } }")
+    assert "crm" in [t["module"] for t in listed["apiTokens"]]
+    assert new["token"] not in str(listed)
+    revoked = await api.data(
+        f"mutation {{ revokeApiToken(id: {new['apiToken']['id']}) {{ revoked }} }}"
+    )
+    assert revoked["revokeApiToken"]["revoked"]
+    errors = await api.errors("{ webhooks { totalCount } }", scope="crm")
+    assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"

@@ -19,16 +19,17 @@ Control API (JSON in and out; bad input answers 400 ``{"error": ...}``):
 
 - ``POST /__fake/reset`` — start over from the body's seed, or the app's own seed if empty.
 - ``POST /__fake/clock {"advance_seconds": N}`` → ``{"now_ms", "offset_seconds"}``.
-- ``POST /__fake/knobs`` — any of :class:`~zalo.sandbox.state.Knobs` by name (``token_fault``:
-  ``empty|html|quoted_error|no_access_token|missing_refresh|http500|slow:<s>`` with ``token_fault_count``;
+- ``POST /__fake/knobs`` — set any of :class:`~zalo.sandbox.state.Knobs` by name:
+  ``token_fault`` (``empty|html|quoted_error|no_access_token|missing_refresh|http500|
+  slow:<s>``, for ``token_fault_count`` calls or until cleared with null),
   ``require_verifier``, ``deny_consent``, ``expires_in_number``, ``rate_limit_per_minute``,
-  ``night_window``, ``fail_next_sends`` + ``fail_mode`` ``-100|http500``, ``slow_seconds``,
-  ``require_appsecret_proof``, ``conversation_id_field`` ``message_id|msg_id``,
-  ``echo_webhooks``, ``zns_delivery_webhooks`` + ``zns_delivery_delay_seconds``,
-  ``webhook_signature``
-  ``mac|bare|wrong_secret|none``, ``webhook_stale``, ``webhook_duplicate``,
-  ``webhook_retries``), plus the actions ``revoke_grant {"oa_id", "app_id"?}`` and
-  ``zns_quota {"oa_id"?, "daily"?, "remaining"?}`` → ``{"knobs": {...}}``.
+  ``night_window``, ``fail_next_sends`` + ``fail_mode`` (``-100|http500``), ``slow_seconds``,
+  ``require_appsecret_proof``, ``conversation_id_field`` (``message_id|msg_id``),
+  ``echo_webhooks``, ``zns_delivery_webhooks``, ``zns_delivery_delay_seconds``,
+  ``webhook_signature`` (``mac|bare|wrong_secret|none``), ``webhook_stale``,
+  ``webhook_duplicate``, ``webhook_retries``; plus the actions
+  ``revoke_grant {"oa_id", "app_id"?}`` and ``zns_quota {"oa_id"?, "daily"?, "remaining"?}``.
+  → ``{"knobs": {...}}``.
 - ``POST /__fake/tokens {"app_id", "oa_id"?, "expires_in"?}`` → a fresh token pair, as if the
   OA had been authorized.
 - ``GET /__fake/state`` → ``now_ms``, ``refresh_token_uses`` and ``refresh_token_attempts``
@@ -39,9 +40,9 @@ Control API (JSON in and out; bad input answers 400 ``{"error": ...}``):
 - ``POST /__fake/webhook/emit {"event_name", "oa_id" | "app_id", "user_id"?, "text"?,
   "attachments"?, "msg_id"?, "msg_ids"?, "zns"?, "hold"?, "delivery"?: {"signature",
   "stale", "duplicate", "retries"}, ...}`` — other fields are copied into the payload. →
-  ``{"payload", "body", "signature", "deliveries": [{"copy", "attempt", "status"}]}``,
-  ``deliveries`` is empty without a target (the event still happens); with ``"hold": true`` the event waits for
-  ``POST /__fake/webhook/flush {"order": "fifo|reverse|shuffle"}``.
+  ``{"payload", "body", "signature", "deliveries": [{"copy", "attempt", "status"}]}``;
+  ``deliveries`` is empty without a target (the event still happens). With ``"hold": true``
+  the event waits for ``POST /__fake/webhook/flush {"order": "fifo|reverse|shuffle"}``.
 - ``/__fake/webhook/inbox`` — a receiver for tests: POST records (``?status=`` sets the
   answer), GET lists ``{"items": [{"headers", "body"}]}``, DELETE clears.
 """

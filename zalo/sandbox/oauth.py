@@ -141,7 +141,7 @@ async def access_token(request: Request) -> Response:
     if fault == "empty":
         return Response(b"", status_code=200, media_type="application/json")
     if fault == "html":
-        return HTMLResponse("<html><body>Đang bảo trì hệ thống / Under maintenance</body></html>")
+        return HTMLResponse("<html><body>Đang bảo trì hệ thống</body></html>")
     if fault == "no_access_token":
         # The shape that fooled clients which only looked for a numeric "error".
         return json_response({"error_name": "Invalid refresh token", "expires_in": "90000"})

@@ -1,0 +1,131 @@
+"""Logging: one line per request with its id, JSON in production, secrets always redacted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from zalo_oa.settings import Settings
+
+_PATTERNS = [
+    # token=… in query strings (the v4 API and the hook URL carry tokens there)
+    (
+        re.compile(r"(?i)\b(token|access_token|secret_key|code_verifier|refresh_token)=[^&\s\"']+"),
+        r"\1=***",
+    ),
+    # header or JSON style: Authorization: Bearer …, "secret_key": "…"
+    (
+        re.compile(
+            r"(?i)(authorization|secret_key|access_token|refresh_token|app_secret)"
+            r"([\"']?\s*[:=]\s*[\"']?)(bearer\s+)?[^\s\"',}]+"
+        ),
+        r"\1\2\3***",
+    ),
+    (re.compile(r"\bzoa_[A-Za-z0-9_\-]{8,}"), "zoa_***"),
+]
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class Redactor(logging.Filter):
+    """Rewrites every record so no token or secret reaches a handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("request_id", "method", "path", "status", "duration_ms"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["error"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure(settings: Settings) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(Redactor())
+    handler.setFormatter(
+        JsonFormatter()
+        if settings.log_json
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    # Requests are logged once, by RequestLog, with the query string redacted.
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+request_log = logging.getLogger("zalo_oa.request")
+request_log.addFilter(Redactor())
+
+
+class RequestLog:
+    """Gives each request an id (``X-Request-Id``) and logs one line when it ends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            query = scope.get("query_string", b"").decode("latin-1")
+            path = scope["path"] + (f"?{query}" if query else "")
+            duration = round((time.perf_counter() - started) * 1000, 1)
+            request_log.info(
+                "%s %s %s %.1fms",
+                scope["method"],
+                redact(path),
+                status,
+                duration,
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": redact(path),
+                    "status": status,
+                    "duration_ms": duration,
+                },
+            )
