@@ -3,7 +3,7 @@
 Strawberry has no built-in complexity analysis, so this extension computes it before
 execution, with the operation's variables, and refuses a query over ``graphql_max_cost``
 without touching the database. ``followers(limit: 1000) { items { messages(limit: 100)
-{ items { text } } } }`` costs about 1000 × 100 per selected leaf.
+{ items { text } } } }`` costs about 1000 * 100 per selected leaf.
 """
 
 from __future__ import annotations
