@@ -22,6 +22,7 @@ from resolvers._query import Limits
 from resolvers.caller import Caller
 from resolvers.errors import Unauthenticated
 from zalo_oa.db import Database
+from zalo_oa.services import Services
 from zalo_oa.settings import Settings
 
 
@@ -29,6 +30,7 @@ from zalo_oa.settings import Settings
 class Context(BaseContext):
     database: Database
     settings: Settings
+    services: Services | None = None
     caller_: Caller | None = None
     auth_error: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
@@ -70,6 +72,12 @@ class Context(BaseContext):
             finally:
                 await self._session.close()
                 self._session = None
+
+    @property
+    def zalo(self) -> Services:
+        if self.services is None:
+            raise RuntimeError("no Zalo services in this context")
+        return self.services
 
     def loader(self, key: Hashable, load: Callable[[list[Any]], Any]) -> DataLoader[Any, Any]:
         """The request's loader for ``key``, created on first use."""

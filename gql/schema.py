@@ -30,6 +30,7 @@ from gql.types import (
     message,
     official_account,
     webhook,
+    zalo,
     zns_template,
 )
 from zalo_oa.settings import Settings
@@ -38,7 +39,8 @@ CONFIG = StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALARS)
 _parts = (official_account, follower, zns_template, message, webhook, callback)
 Query = merge_types("Query", (*(p.built.query for p in _parts), api_token.ApiTokenQuery))
 Mutation = merge_types(
-    "Mutation", (*(p.built.mutation for p in _parts), api_token.ApiTokenMutation)
+    "Mutation",
+    (*(p.built.mutation for p in _parts), api_token.ApiTokenMutation, zalo.ZaloMutation),
 )
 
 

@@ -3,8 +3,11 @@
 from models._base import Keyed
 from models.api_token import ApiToken
 from models.callback import Callback
+from models.event import Event
 from models.follower import Follower
+from models.lease import Lease
 from models.message import Message
+from models.oauth_state import OAuthState
 from models.official_account import OfficialAccount
 from models.template import Template
 from models.webhook import Webhook
@@ -12,9 +15,12 @@ from models.webhook import Webhook
 __all__ = [
     "ApiToken",
     "Callback",
+    "Event",
     "Follower",
     "Keyed",
+    "Lease",
     "Message",
+    "OAuthState",
     "OfficialAccount",
     "Template",
     "Webhook",

@@ -23,15 +23,33 @@ from sqlmodel import SQLModel
 import models  # noqa: F401  (registers every table)
 from resolvers import token as tokens
 from resolvers.caller import Scope
+from zalo.sandbox import SandboxControl, SandboxServer, demo_seed
 from zalo_oa import migrate
 from zalo_oa.app import create_app
 from zalo_oa.db import Database
+from zalo_oa.services import Services
 from zalo_oa.settings import Settings
 
 BACKENDS = ["sqlite", "postgres"]
 
 
-def _settings(backend: str, tmp: Path) -> Settings:
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxServer]:
+    """The fake Zalo, over real HTTP on loopback, for the whole run."""
+    with SandboxServer(demo_seed()) as server:
+        yield server
+
+
+@pytest.fixture
+async def fake(sandbox: SandboxServer) -> AsyncIterator[SandboxControl]:
+    """The sandbox's control API, reset to the demo world for each test."""
+    control = SandboxControl(sandbox.base_url)
+    await control.reset()
+    yield control
+    await control.close()
+
+
+def _settings(backend: str, tmp: Path, sandbox: SandboxServer) -> Settings:
     if backend == "sqlite":
         url = f"sqlite:///{tmp / 'test.db'}"
     else:
@@ -44,6 +62,10 @@ def _settings(backend: str, tmp: Path) -> Settings:
         database_url=url,
         data_dir=tmp / "data",
         secret_key=None,
+        oauth_base_url=sandbox.oauth_base_url,
+        openapi_base_url=sandbox.openapi_base_url,
+        zns_base_url=sandbox.zns_base_url,
+        zalo_timeout_seconds=2.0,
         _env_file=None,  # type: ignore[call-arg]
     )
 
@@ -89,13 +111,20 @@ class Backend:
     database: Database
     statements: Statements
 
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
 
 @pytest.fixture(scope="session", params=BACKENDS)
 async def backend(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    sandbox: SandboxServer,
 ) -> AsyncIterator[Backend]:
     tmp = tmp_path_factory.mktemp(request.param)
-    settings = _settings(request.param, tmp)
+    settings = _settings(request.param, tmp, sandbox)
     if request.param == "postgres":
         await _reset_postgres(settings)
     migrate.upgrade(settings)

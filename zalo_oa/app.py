@@ -18,10 +18,12 @@ from gql import scalars
 from gql.context import Context
 from gql.graphiql import STATIC_DIR, graphiql_html
 from gql.schema import create_schema
-from zalo_oa import keys, logs, migrate
+from legacy_rest import build_router, openapi_generator
+from zalo_oa import keys, logs, migrate, oauth_page
 from zalo_oa.auth import resolve_caller
 from zalo_oa.db import Database
 from zalo_oa.logs import RequestLog
+from zalo_oa.services import Services
 from zalo_oa.settings import Settings, get_settings
 
 log = logging.getLogger("zalo_oa")
@@ -88,10 +90,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     keys.configure(settings)
     scalars.set_timezone(settings.timezone)
     database = Database.from_settings(settings)
+    services = Services.create(settings, database)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await services.close()
         await database.dispose()
 
     app = FastAPI(
@@ -102,11 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.services = services
 
     async def get_context(request: Request = None, websocket: WebSocket = None) -> Context:  # type: ignore[assignment]
         connection = request if request is not None else websocket
         assert connection is not None
-        context = Context(database=database, settings=settings)
+        context = Context(database=database, settings=settings, services=services)
         context.request_id = getattr(connection.state, "request_id", context.request_id)
         await resolve_caller(
             database,
@@ -124,6 +129,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         graphql_ide="graphiql" if settings.graphiql else None,
     )
     app.include_router(router, prefix="/graphql")
+    app.include_router(oauth_page.router(services))
+    app.include_router(build_router())  # the legacy v4 REST shim
+    app.openapi = openapi_generator(app)  # type: ignore[method-assign]
     if settings.graphiql:
         app.mount("/graphql/static", StaticFiles(directory=STATIC_DIR), name="graphiql")
 

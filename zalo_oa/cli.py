@@ -15,8 +15,13 @@ from rich.table import Table
 from models import _crypto
 from resolvers import token as tokens
 from resolvers.errors import DomainError
+from zalo.sandbox import SandboxServer, demo_seed
+from zalo.sandbox import run as run_sandbox
+from zalo.sandbox.seed import DEMO_APP_ID
 from zalo_oa import keys, migrate
 from zalo_oa.db import Database
+from zalo_oa.demo import ensure_demo_account
+from zalo_oa.services import Services
 from zalo_oa.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -98,10 +103,21 @@ def serve(
     allow_migrate: Annotated[
         bool, typer.Option("--migrate", help="Apply pending migrations on PostgreSQL too.")
     ] = False,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            help="Run the sandbox Zalo beside the module and "
+            "point the module at it, with an authorized demo OA.",
+        ),
+    ] = False,
+    sandbox_port: Annotated[int, typer.Option(help="Port of the sandbox Zalo.")] = 8900,
 ) -> None:
     """Start the service (GraphQL and GraphiQL at /graphql, REST under /v4/zalo-oa)."""
     settings = get_settings()
     prepare_database(settings, allow_migrate)
+    if sandbox:
+        settings = start_sandbox(settings, host, port, sandbox_port)
     first = _run(settings, lambda db: _first_admin_token(db, settings))
     if first is not None:
         err.print(
@@ -120,6 +136,62 @@ def serve(
         access_log=False,
         log_level=settings.log_level.lower(),
     )
+
+
+def start_sandbox(settings: Settings, host: str, port: int, sandbox_port: int) -> Settings:
+    """Start the sandbox in this process and point every worker at it (through the env)."""
+    callback = f"http://{host}:{port}/v4/zalo-oa/oauth/callback"
+    server = SandboxServer(demo_seed(redirect_uri=callback), port=sandbox_port)
+    server.start()
+    for name, url in (
+        ("OAUTH", server.oauth_base_url),
+        ("OPENAPI", server.openapi_base_url),
+        ("ZNS", server.zns_base_url),
+    ):
+        os.environ[f"ZALO_OA_{name}_BASE_URL"] = url
+    get_settings.cache_clear()
+    settings = get_settings()
+
+    async def work(database: Database) -> str:
+        services = Services.create(settings, database)
+        try:
+            return await ensure_demo_account(services, callback)
+        finally:
+            await services.close()
+
+    err.print(f"sandbox Zalo at {server.base_url}: " + _run(settings, work))
+    return settings
+
+
+@app.command("sandbox")
+def sandbox_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8900,
+) -> None:
+    """Run the sandbox Zalo alone (OAuth under /oauth, OA API under /openapi, ZNS under /zns,
+    control API under /__fake)."""
+    err.print(f"sandbox Zalo on http://{host}:{port} (demo app {DEMO_APP_ID})")
+    run_sandbox(host=host, port=port)
+
+
+@app.command("refresh-tokens")
+def refresh_tokens() -> None:
+    """Refresh every authorized account whose access token expires within the hour."""
+    settings = get_settings()
+
+    async def work(database: Database) -> dict[str, str]:
+        services = Services.create(settings, database)
+        try:
+            return await services.tokens.refresh_due()
+        finally:
+            await services.close()
+
+    outcome = _run(settings, work)
+    for code, result in outcome.items():
+        err.print(f"{code}: {result}")
+    err.print(f"{len(outcome)} account(s) due")
+    if any(r.startswith("failed") for r in outcome.values()):
+        raise typer.Exit(1)
 
 
 @token_app.command("create")

@@ -1,29 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from zalo.client import ZaloClient
-from zalo.sandbox import SandboxControl, SandboxServer, demo_seed
+from zalo.sandbox import SandboxControl, SandboxServer
 from zalo.sandbox.seed import DEMO_APP_ID
 
 # Short waits keep retries and the rate-limit window fast; the behaviour is the same.
 RATE_WINDOW_SECONDS = 0.3
-
-
-@pytest.fixture(scope="session")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(demo_seed()) as server:
-        yield server
-
-
-@pytest.fixture
-async def fake(sandbox: SandboxServer) -> AsyncIterator[SandboxControl]:
-    control = SandboxControl(sandbox.base_url)
-    await control.reset()
-    yield control
-    await control.close()
 
 
 def make_client(sandbox: SandboxServer, **options: float) -> ZaloClient:

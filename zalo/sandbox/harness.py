@@ -21,11 +21,13 @@ class SandboxServer:
     URLs to hand to :class:`zalo.client.ZaloClient`.
     """
 
-    def __init__(self, seed: dict[str, Any] | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, seed: dict[str, Any] | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.app = create_app(seed)
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, 0))
+        self._socket.bind((host, port))
         self.host = host
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)

@@ -1,0 +1,63 @@
+"""The GraphQL documents REST requests run, generated once per shape.
+
+A shape is (resource, operation, selected fields). Identical shapes give the identical
+string, so the schema's ParserCache and ValidationCache skip parsing and validating it
+again; the values always travel as variables.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+
+from resolvers._resource import Resource, get
+
+PROBLEM = "code message field index"
+
+
+class Operation(StrEnum):
+    ONE = "one"
+    LIST = "list"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+def _cap(name: str) -> str:
+    return name[0].upper() + name[1:]
+
+
+def selection(resource: Resource, fields: tuple[str, ...] | None) -> str:
+    return " ".join(fields if fields is not None else (f.gql for f in resource.fields))
+
+
+@lru_cache(maxsize=1024)
+def document(resource_key: str, operation: Operation, fields: tuple[str, ...] | None) -> str:
+    """The document for one shape; its root field is aliased ``r``."""
+    resource = get(resource_key)
+    t = resource.type_name
+    items = selection(resource, fields)
+    plural = _cap(resource.plural)
+    if operation is Operation.ONE:
+        return f"query($code: String!) {{ r: {resource.single}(code: $code) {{ {items} }} }}"
+    if operation is Operation.LIST:
+        return (
+            f"query($filter: {t}Filter, $orderBy: [{t}OrderBy!], $offset: Int!, $limit: Int!, "
+            f"$codes: [String!]) {{ r: {resource.plural}(filter: $filter, orderBy: $orderBy, "
+            f"offset: $offset, limit: $limit, codes: $codes) "
+            f"{{ totalCount offset limit items {{ {items} }} }} }}"
+        )
+    if operation is Operation.CREATE:
+        return (
+            f"mutation($input: [{t}Create!]!) {{ r: create{plural}(input: $input) "
+            f"{{ items {{ {items} }} errors {{ {PROBLEM} }} }} }}"
+        )
+    if operation is Operation.UPDATE:
+        return (
+            f"mutation($input: [{t}Update!]!) {{ r: update{plural}(input: $input) "
+            f"{{ items {{ {items} }} errors {{ {PROBLEM} }} }} }}"
+        )
+    return (
+        f"mutation($codes: [String!]!, $hard: Boolean!) "
+        f"{{ r: delete{plural}(codes: $codes, hard: $hard) {{ deletedCount codes }} }}"
+    )

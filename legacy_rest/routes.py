@@ -1,0 +1,185 @@
+"""The v4 endpoints of every resource, built by one loop over the declarations.
+
+Each handler parses the request into variables, runs the cached GraphQL document for its
+shape on the app's own schema in-process, and renames the result back to REST names.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+
+from gql.context import Context
+from legacy_rest import body, values
+from legacy_rest.documents import Operation, document
+from legacy_rest.errors import (
+    Detail,
+    JSONResponse,
+    RestError,
+    bad_request,
+    from_graphql,
+    from_payload,
+)
+from legacy_rest.errors import internal as internal_error
+from legacy_rest.params import DELETE_MANY, DELETE_ONE, LIST, ONE, WRITE, Accepts, Parsed, parse
+from resolvers._resource import Resource, all_resources
+from zalo_oa.auth import resolve_caller
+
+log = logging.getLogger("zalo_oa.rest")
+PREFIX = "/v4/zalo-oa"
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class RestRoute(APIRoute):
+    """Renders every failure of a REST handler through the one error mapping."""
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            # Read the body first, outside the catch-all: the body-size middleware signals
+            # 413 by an exception raised from inside this read.
+            await request.body()
+            try:
+                return await handler(request)
+            except RestError as exc:
+                return exc.response()
+            except Exception:
+                request_id = getattr(request.state, "request_id", None) or "-"
+                log.exception("unexpected error in %s %s", request.method, request.url.path)
+                return internal_error(request_id).response()
+
+        return guarded
+
+
+class Call:
+    """One REST request on one resource: its parsed parameters and how to run GraphQL."""
+
+    def __init__(self, resource: Resource, request: Request, accepts: Accepts) -> None:
+        self.resource = resource
+        self.request = request
+        state = request.app.state
+        self.params: Parsed = parse(
+            resource, request.query_params.multi_items(), state.settings, accepts
+        )
+
+    async def run(self, operation: Operation, variables: dict[str, Any]) -> Any:
+        state = self.request.app.state
+        # Built as the GraphQL route's context getter builds it (zalo_oa.app).
+        context = Context(
+            database=state.database,
+            settings=state.settings,
+            services=getattr(state, "services", None),
+        )
+        context.request_id = getattr(self.request.state, "request_id", context.request_id)
+        await resolve_caller(
+            state.database, context, self.request.headers.get("authorization"), self.params.token
+        )
+        query = document(self.resource.key, operation, self.params.fields)
+        result = await state.schema.execute(query, variable_values=variables, context_value=context)
+        if result.errors:
+            raise from_graphql(self.resource, result.errors, context.request_id)
+        return result.data["r"]
+
+    def item(self, gql_item: dict[str, Any]) -> dict[str, Any]:
+        by_gql = self.resource.by_gql
+        return {by_gql[name].rest: value for name, value in gql_item.items()}
+
+    def code(self) -> str:
+        code: str = self.request.path_params["Code"]
+        try:
+            return values.text(code)
+        except values.BadValue as exc:
+            raise bad_request(f"Code: {exc}", "Code") from None
+
+    async def body(self) -> list[Any] | dict[str, Any]:
+        return body.read(await self.request.body())
+
+    def written(self, payload: dict[str, Any], status: int) -> JSONResponse:
+        if payload["errors"]:
+            raise from_payload(self.resource, payload["errors"])
+        return JSONResponse({"data": [self.item(i) for i in payload["items"]]}, status)
+
+
+def _handlers(resource: Resource) -> dict[tuple[str, str], Handler]:
+    async def get_one(request: Request) -> Response:
+        call = Call(resource, request, ONE)
+        found = await call.run(Operation.ONE, {"code": call.code()})
+        if found is None:
+            code = request.path_params["Code"]
+            message = f"no {resource.type_name} with code {code!r}"
+            raise RestError(404, "NOT_FOUND", message, [Detail(message, "Code")])
+        return JSONResponse({"data": call.item(found)})
+
+    async def get_many(request: Request) -> Response:
+        call = Call(resource, request, LIST)
+        page = await call.run(Operation.LIST, call.params.list_variables())
+        return JSONResponse(
+            {
+                "data": [call.item(i) for i in page["items"]],
+                "total": page["totalCount"],
+                "offset": page["offset"],
+                "limit": page["limit"],
+            }
+        )
+
+    async def create(request: Request) -> Response:
+        call = Call(resource, request, WRITE)
+        items = body.creates(resource, await call.body())
+        return call.written(await call.run(Operation.CREATE, {"input": items}), 201)
+
+    async def update_one(request: Request) -> Response:
+        call = Call(resource, request, WRITE)
+        items = body.updates(resource, await call.body(), call.code())
+        return call.written(await call.run(Operation.UPDATE, {"input": items}), 200)
+
+    async def update_many(request: Request) -> Response:
+        call = Call(resource, request, WRITE)
+        items = body.updates(resource, await call.body())
+        return call.written(await call.run(Operation.UPDATE, {"input": items}), 200)
+
+    async def delete(call: Call, codes: list[str]) -> Response:
+        result = await call.run(Operation.DELETE, {"codes": codes, "hard": call.params.hard})
+        return JSONResponse({"data": {"deleted": result["deletedCount"], "codes": result["codes"]}})
+
+    async def delete_one(request: Request) -> Response:
+        call = Call(resource, request, DELETE_ONE)
+        return await delete(call, [call.code()])
+
+    async def delete_many(request: Request) -> Response:
+        call = Call(resource, request, DELETE_MANY)
+        if not call.params.codes:
+            raise bad_request("give the codes to delete as id0, id1, …", "id0")
+        return await delete(call, call.params.codes)
+
+    return {
+        ("GET", ""): get_many,
+        ("GET", "/{Code}"): get_one,
+        ("POST", ""): create,
+        ("PUT", ""): update_many,
+        ("PUT", "/{Code}"): update_one,
+        ("DELETE", ""): delete_many,
+        ("DELETE", "/{Code}"): delete_one,
+    }
+
+
+def build_router() -> APIRouter:
+    """The REST shim for every declared resource (described by `legacy_rest.openapi`)."""
+    router = APIRouter(route_class=RestRoute)
+    for resource in all_resources():
+        base = f"{PREFIX}/{resource.rest_path}"
+        for (method, suffix), handler in _handlers(resource).items():
+            router.add_api_route(
+                base + suffix,
+                handler,
+                methods=[method],
+                name=f"{resource.key}:{method.lower()}{suffix and ':one'}",
+                include_in_schema=False,  # described by legacy_rest.openapi instead
+            )
+    return router
