@@ -3,8 +3,10 @@
 from models._base import Keyed
 from models.api_token import ApiToken
 from models.callback import Callback
+from models.delivery import Delivery, DeliveryAttempt
 from models.event import Event
 from models.follower import Follower
+from models.job import Job
 from models.lease import Lease
 from models.message import Message
 from models.oauth_state import OAuthState
@@ -15,8 +17,11 @@ from models.webhook import Webhook
 __all__ = [
     "ApiToken",
     "Callback",
+    "Delivery",
+    "DeliveryAttempt",
     "Event",
     "Follower",
+    "Job",
     "Keyed",
     "Lease",
     "Message",

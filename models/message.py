@@ -50,3 +50,5 @@ class Message(Keyed, table=True):
     # Internal, not part of the API: folded text for `search`, and the sender's schedule.
     keyword: str | None = Field(default=None)
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=100)

@@ -83,7 +83,7 @@ MESSAGES = register(
             Relation("follower", "followers", "follower", "code", many=False),
             Relation("template", "templates", "template", "code", many=False),
         ],
-        hidden=frozenset({"keyword", "next_attempt_at"}),
+        hidden=frozenset({"keyword", "next_attempt_at", "claimed_until", "claimed_by"}),
         search_sources=("text", "phone", "zalo_user_id"),
     )
 )

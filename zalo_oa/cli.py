@@ -27,7 +27,7 @@ from zalo_oa.settings import Settings, get_settings
 app = typer.Typer(
     help="Run Zalo Official Accounts from your own back office.",
     no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False,
 )
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 keys_app = typer.Typer(help="The key that encrypts secrets at rest.", no_args_is_help=True)
