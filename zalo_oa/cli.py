@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 import uvicorn
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from models import _crypto
@@ -253,6 +254,48 @@ def token_revoke(
 
     _run(settings, work)
     err.print(f"token {token_id} revoked")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    new_key: Annotated[
+        str | None, typer.Option(help="The new key (default: generate one).")
+    ] = None,
+) -> None:
+    """Re-encrypt every stored secret under a new key, with a progress bar.
+
+    With the embedded key file the file is rewritten; with ZALO_OA_SECRET_KEY set, put the
+    printed key first in it (old keys may follow, comma-separated, until rotation is done).
+    """
+    settings = get_settings()
+    key = new_key or _crypto.generate_key()
+    old = keys.load_keys(settings)
+    _crypto.configure(key, *old)  # new first: encrypt with it, still decrypt with the old
+
+    async def work(database: Database) -> int:
+        with Progress() as progress:
+            task = progress.add_task("re-encrypting secrets", total=None)
+
+            def step(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            return await keys.rotate(database, step)
+
+    database = Database.from_settings(settings)
+    count = asyncio.run(_with_database(database, work))
+    if settings.secret_key:
+        err.print(f"{count} secrets re-encrypted. Set ZALO_OA_SECRET_KEY to the new key:")
+        print(key)
+    else:
+        keys.write_key_file(settings, [key])
+        err.print(f"{count} secrets re-encrypted; {keys.key_file(settings)} holds the new key")
+
+
+async def _with_database(database: Database, work: Callable[[Database], Awaitable[T]]) -> T:
+    try:
+        return await work(database)
+    finally:
+        await database.dispose()
 
 
 @keys_app.command("generate")

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import SQLModel
 
 from models import _crypto
+from models._types import EncryptedText
+from zalo_oa.db import Database
 from zalo_oa.settings import Settings
 
 
@@ -28,3 +35,51 @@ def load_keys(settings: Settings) -> list[str]:
 
 def configure(settings: Settings) -> None:
     _crypto.configure(*load_keys(settings))
+
+
+def encrypted_columns() -> list[tuple[sa.Table, sa.Column[Any]]]:
+    return [
+        (table, column)
+        for table in SQLModel.metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, EncryptedText)
+    ]
+
+
+async def rotate(database: Database, progress: Callable[[int, int], None] | None = None) -> int:
+    """Re-encrypt every stored secret with the current (first) key; returns how many."""
+    done = 0
+    work = encrypted_columns()
+    async with database.sessions() as session:
+        totals = []
+        for table, column in work:
+            raw = sa.type_coerce(column, sa.Text())
+            rows = (
+                await session.execute(
+                    sa.select(
+                        table.c.id if "id" in table.c else table.primary_key.columns[0], raw
+                    ).where(column.is_not(None))
+                )
+            ).all()
+            totals.append(rows)
+        total = sum(len(rows) for rows in totals)
+        for (table, column), rows in zip(work, totals, strict=True):
+            key = table.c.id if "id" in table.c else table.primary_key.columns[0]
+            for row_key, ciphertext in rows:
+                await session.execute(
+                    sa.update(table)
+                    .where(key == row_key)
+                    .values({column.key: sa.type_coerce(_crypto.rotate(ciphertext), sa.Text())})
+                )
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+        await session.commit()
+    return done
+
+
+def write_key_file(settings: Settings, keys: list[str]) -> None:
+    path = key_file(settings)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(keys) + "\n")

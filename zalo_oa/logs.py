@@ -65,16 +65,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure(settings: Settings) -> None:
-    handler = logging.StreamHandler()
-    handler.addFilter(Redactor())
-    handler.setFormatter(
+def handler(settings: Settings, stream: Any = None) -> logging.Handler:
+    """The module's log handler: redacting, JSON when ``log_json`` is set."""
+    out = logging.StreamHandler(stream)
+    out.addFilter(Redactor())
+    out.setFormatter(
         JsonFormatter()
         if settings.log_json
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
+    return out
+
+
+def configure(settings: Settings) -> None:
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [handler(settings)]
     root.setLevel(settings.log_level.upper())
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []

@@ -1,0 +1,31 @@
+"""A row in its REST form (SPEC §5 names and values), for event payloads sent to modules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from models._crypto import mask
+from resolvers._resource import Resource
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        value = value.astimezone(UTC)
+        text = value.strftime("%Y-%m-%dT%H:%M:%S")
+        if value.microsecond:
+            text += f".{value.microsecond // 1000:03d}"
+        return text + "Z"
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def rest_item(resource: Resource, row: Any) -> dict[str, Any]:
+    """Every field by its REST name; secrets masked; datetimes in UTC ``Z`` form."""
+    item: dict[str, Any] = {}
+    for spec in resource.fields:
+        value = getattr(row, spec.name, None)
+        item[spec.rest] = mask(value) if spec.secret else _value(value)
+    return item
