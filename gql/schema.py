@@ -33,6 +33,7 @@ from gql.types import (
     zalo,
     zns_template,
 )
+from zalo_oa.metrics import GraphQLMetrics
 from zalo_oa.settings import Settings
 
 CONFIG = StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALARS)
@@ -53,6 +54,7 @@ class Schema(strawberry.Schema):
 def create_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         RequestTransaction,
+        GraphQLMetrics,
         ErrorMapping,
         lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),

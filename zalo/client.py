@@ -240,7 +240,8 @@ class ZaloClient:
         self._attempts = max(1, retry_attempts)
         self._retry_wait = retry_wait_seconds
         self.calls: Counter[str] = Counter()
-        self.errors: Counter[str] = Counter()
+        # (endpoint, Zalo error number; 0 for network failures)
+        self.errors: Counter[tuple[str, int]] = Counter()
 
     async def close(self) -> None:
         for http in self._http.values():
@@ -294,7 +295,7 @@ class ZaloClient:
                     files=files,
                 )
             except httpx.TransportError as exc:
-                self.errors[endpoint] += 1
+                self.errors[endpoint, 0] += 1
                 raise ZaloTransientError(0, type(exc).__name__, endpoint) from exc
             self._limiter.observe(
                 key,
@@ -303,8 +304,8 @@ class ZaloClient:
             )
             try:
                 return _unwrap(endpoint, response)
-            except ZaloError:
-                self.errors[endpoint] += 1
+            except ZaloError as exc:
+                self.errors[endpoint, exc.zalo_error] += 1
                 raise
 
         return await retrying(attempt)
@@ -356,10 +357,10 @@ class ZaloClient:
             )
             return _token_pair(endpoint, response)
         except httpx.TransportError as exc:
-            self.errors[endpoint] += 1
+            self.errors[endpoint, 0] += 1
             raise ZaloTokenError(0, type(exc).__name__, endpoint, transient=True) from exc
-        except ZaloTokenError:
-            self.errors[endpoint] += 1
+        except ZaloTokenError as exc:
+            self.errors[endpoint, exc.zalo_error] += 1
             raise
 
     async def exchange_code(

@@ -19,7 +19,7 @@ from gql.context import Context
 from gql.graphiql import STATIC_DIR, graphiql_html
 from gql.schema import create_schema
 from legacy_rest import build_router, openapi_generator
-from zalo_oa import keys, logs, migrate, oauth_page
+from zalo_oa import keys, logs, metrics, migrate, oauth_page
 from zalo_oa.auth import resolve_caller
 from zalo_oa.db import Database
 from zalo_oa.logs import RequestLog
@@ -134,6 +134,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = openapi_generator(app)  # type: ignore[method-assign]
     if settings.graphiql:
         app.mount("/graphql/static", StaticFiles(directory=STATIC_DIR), name="graphiql")
+
+    metrics.register_zalo(services.zalo)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_page() -> Response:
+        await metrics.refresh_gauges(database)
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from zalo_oa import metrics
 from zalo_oa.settings import Settings
 
 _PATTERNS = [
@@ -119,7 +120,11 @@ class RequestLog:
         finally:
             query = scope.get("query_string", b"").decode("latin-1")
             path = scope["path"] + (f"?{query}" if query else "")
-            duration = round((time.perf_counter() - started) * 1000, 1)
+            elapsed = time.perf_counter() - started
+            duration = round(elapsed * 1000, 1)
+            route = metrics.route_label(scope)
+            metrics.REQUESTS.labels(route, scope["method"], str(status)).inc()
+            metrics.LATENCY.labels(route).observe(elapsed)
             request_log.info(
                 "%s %s %s %.1fms",
                 scope["method"],

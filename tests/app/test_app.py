@@ -183,3 +183,26 @@ async def test_tokens_through_graphql_are_admin_only(api: Api) -> None:
     assert revoked["revokeApiToken"]["revoked"]
     errors = await api.errors("{ webhooks { totalCount } }", scope="crm")
     assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_metrics_move_after_traffic(api: Api) -> None:
+    def sample(text: str, name: str, **labels: str) -> float:
+        wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        for line in text.splitlines():
+            if line.startswith(f"{name}{{") and all(p in line for p in wanted.split(",")):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = (await api.client.get("/metrics")).text
+    await api.data("query Probe { followers { totalCount } }")
+    await api.data(
+        'mutation { createMessages(input: [{zaloOaCode: "OA1", text: "x", '
+        'direction: "in"}]) { affectedCount } }',
+        expect_errors=True,
+    )
+    after = (await api.client.get("/metrics")).text
+    assert sample(
+        after, "zalo_oa_http_requests_total", route="/graphql", method="POST", status="200"
+    ) > sample(before, "zalo_oa_http_requests_total", route="/graphql", method="POST", status="200")
+    assert sample(after, "zalo_oa_graphql_operations_total", operation="Probe") >= 1
+    assert "zalo_oa_queue_depth" in after and "zalo_oa_http_request_duration_seconds" in after

@@ -113,7 +113,7 @@ async def test_every_token_endpoint_failure_is_a_token_error(
         await client.refresh_token(DEMO_APP_ID, DEMO_APP_SECRET, pair["refresh_token"])
     assert failed.value.zalo_error == code
     assert failed.value.transient is transient
-    assert client.errors["POST /v4/oa/access_token"] == 1
+    assert client.errors["POST /v4/oa/access_token", code] == 1
 
 
 async def test_expired_refresh_token_is_refused(client: ZaloClient, fake: SandboxControl) -> None:

@@ -77,7 +77,7 @@ async def test_http_500_on_send_is_retried_and_sent_once(
     sent = await client.send_text(token, USER, "Lần thứ ba mới được")
     assert sent.message_id
     assert client.calls["POST /v3.0/oa/message/cs"] == 3
-    assert client.errors["POST /v3.0/oa/message/cs"] == 2
+    assert sum(n for (e, _), n in client.errors.items() if e == "POST /v3.0/oa/message/cs") == 2
     state = await fake.state()
     assert state["oa_message_counts"] == {f"{USER}:Lần thứ ba mới được": 1}
     assert state["calls"]["POST /openapi/v3.0/oa/message/cs"] == 3
