@@ -107,10 +107,13 @@ def _fold_ascii(text: str) -> str:
 class FollowerFactory:
     """Makes follower rows with every column filled the way a CRM contact would be."""
 
-    def __init__(self, rnd: random.Random, oa_codes: list[str]) -> None:
+    def __init__(
+        self, rnd: random.Random, oa_codes: list[str], columns: list[str] | None = None
+    ) -> None:
         self.rnd = rnd
         self.oa_codes = oa_codes
-        self.columns = [c.name for c in models.Follower.__table__.columns]  # type: ignore[attr-defined]
+        model = [c.name for c in models.Follower.__table__.columns]  # type: ignore[attr-defined]
+        self.columns = [c for c in model if columns is None or c in columns]
         self.search = FOLLOWERS.search_sources
         # Fernet has a random IV: a small pool of ciphertexts keeps the load fast.
         self.sip_pool = [_crypto.encrypt(f"sip-{i:04d}") for i in range(32)]
@@ -275,8 +278,14 @@ class FollowerFactory:
         return tuple(values[c] for c in self.columns)
 
 
-def message_columns() -> list[str]:
-    return [c.name for c in models.Message.__table__.columns]  # type: ignore[attr-defined]
+async def table_columns(conn: asyncpg.Connection, table: str) -> list[str]:
+    """The columns the migrations made (the models may be ahead of them mid-change)."""
+    rows = await conn.fetch(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name = $1",
+        table,
+    )
+    return [r["column_name"] for r in rows]
 
 
 async def load(conn: asyncpg.Connection, size: Size, log: Any = print) -> dict[str, Any]:
@@ -321,7 +330,7 @@ async def load(conn: asyncpg.Connection, size: Size, log: Any = print) -> dict[s
         ],
     )
 
-    factory = FollowerFactory(rnd, oa_codes)
+    factory = FollowerFactory(rnd, oa_codes, await table_columns(conn, "followers"))
     follower_oa: list[str] = []
     follower_code: list[str] = []
     follower_zalo: list[str] = []
@@ -346,7 +355,7 @@ async def load(conn: asyncpg.Connection, size: Size, log: Any = print) -> dict[s
     rnd.shuffle(order)
     heavy = order[: size.followers // 5]
     light = order[size.followers // 5 :]
-    columns = message_columns()
+    columns = await table_columns(conn, "messages")
     sources = MESSAGES.search_sources
     chunk = []
     t_msg = time.monotonic()
@@ -391,6 +400,8 @@ async def load(conn: asyncpg.Connection, size: Size, log: Any = print) -> dict[s
             "next_attempt_at": None,
         }
         values["keyword"] = keyword(values[s] for s in sources)
+        if ident == 1:
+            columns = [c for c in columns if c in values]
         chunk.append(tuple(values[c] for c in columns))
         if len(chunk) == 50_000:
             await conn.copy_records_to_table("messages", records=chunk, columns=columns)

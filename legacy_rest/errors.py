@@ -35,8 +35,12 @@ INVALID_ITEM = 422  # BAD_USER_INPUT about a well-formed body item
 ITEM_PRIORITY = ("BAD_USER_INPUT", "CONFLICT", "NOT_FOUND")
 # GraphQL argument names that errors may name, in their REST spelling.
 ARGUMENTS = {"code": "Code", "codes": "Code", "orderBy": "order_by", "hard": "hard"}
-# graphql-core names a bad variable value by its path: "at 'input[2].branchId'".
-VARIABLE_PATH = re.compile(r"at '(?P<arg>\w+)(?:\[(?P<index>\d+)\])?(?:\.(?P<field>\w+))?")
+# graphql-core names a bad variable value by its path:
+# "Variable '$input' has invalid value at [2].branchId: …" (older: "… at 'input[2].branchId'").
+VARIABLE_PATH = re.compile(
+    r"Variable '\$(?P<arg>\w+)' (?:got|has) invalid value.*? at '?\w*"
+    r"(?:\[(?P<index>\d+)\])?(?:\.(?P<field>\w+))?"
+)
 
 
 class JSONResponse(Response):

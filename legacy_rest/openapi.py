@@ -471,15 +471,17 @@ def generator(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            routes = [r for r in app.routes if not getattr(r, "path", "").startswith("/graphql")]
             document = get_openapi(
                 title=app.title,
                 version=app.version,
                 description=app.description,
-                routes=routes,
+                routes=app.routes,
             )
+            paths = document.setdefault("paths", {})
+            for path in [p for p in paths if p == "/graphql" or p.startswith("/graphql/")]:
+                del paths[path]
             rest = rest_document(app.state.settings)
-            document.setdefault("paths", {}).update(rest["paths"])
+            paths.update(rest["paths"])
             components = document.setdefault("components", {})
             for key, value in rest["components"].items():
                 components.setdefault(key, {}).update(value)

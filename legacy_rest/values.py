@@ -10,12 +10,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from gql.scalars import format_datetime, parse_datetime, parse_decimal
+from gql.scalars import parse_datetime, parse_decimal
 from resolvers._resource import FieldSpec, Kind
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # GraphQL Int, and INTEGER on PostgreSQL
 DECIMAL_LIMIT = Decimal(10) ** 14  # NUMERIC(18, 4) on PostgreSQL
 CODE_MAX = 64  # VARCHAR(64) on PostgreSQL
+# gql.scalars.format_datetime writes years before 1000 without their leading zeros, which
+# no client (nor the scalar itself) reads back; keep such values out until it pads them.
+MIN_YEAR = 1000
 TRUE = frozenset({"1", "true"})
 FALSE = frozenset({"0", "false"})
 
@@ -83,7 +86,11 @@ def moment(value: Any) -> str:
         parsed = parse_datetime(text(value).strip().upper())
     except (ValueError, OverflowError) as exc:
         raise BadValue(str(exc)) from None
-    return format_datetime(parsed)
+    if parsed.year < MIN_YEAR:
+        raise BadValue(f"{value!r}: date-times before the year {MIN_YEAR} are not supported")
+    # isoformat, not the scalar's own output form: strftime drops the leading zeros of years
+    # before 1000, which the scalar would then refuse to read back.
+    return parsed.isoformat()
 
 
 def _string(value: Any) -> str:

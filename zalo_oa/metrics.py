@@ -9,7 +9,7 @@ whole deployment, not one process. With several workers, set ``PROMETHEUS_MULTIP
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,7 +62,7 @@ TOKEN_EXPIRY = Gauge(
 )
 
 
-def route_label(scope: dict[str, Any]) -> str:
+def route_label(scope: Mapping[str, Any]) -> str:
     """The route template (bounded cardinality), not the raw path."""
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -163,6 +163,6 @@ async def refresh_gauges(database: Database) -> None:
 def exposition() -> tuple[bytes, str]:
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

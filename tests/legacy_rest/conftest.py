@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import Api
+from tests.factories import insert, oa
 
 BASE = "/v4/zalo-oa"
 
@@ -75,4 +78,50 @@ class Rest:
 
 @pytest.fixture
 def rest(api: Api) -> Rest:
+    return Rest(api)
+
+
+# Five followers of two OAs: Vietnamese, literal % and _, nulls, and every type.
+PEOPLE: list[dict[str, Any]] = [
+    {
+        "code": "F1",
+        "zalo_oa": "OA1",
+        "name": "Nguyễn Văn An",
+        "branch_id": 9,
+        "reward_points": Decimal("9"),
+        "followed_at": datetime(2026, 1, 5, 8, 0, tzinfo=UTC),
+        "email": "an@shop.vn",
+    },
+    {
+        "code": "F2",
+        "zalo_oa": "OA1",
+        "name": "ĐẶNG THỊ ẤN",
+        "branch_id": 10,
+        "reward_points": Decimal("10.5"),
+        "followed_at": datetime(2026, 2, 1, 0, 0, tzinfo=UTC),
+    },
+    {
+        "code": "F3",
+        "zalo_oa": "OA1",
+        "name": "100% _real_",
+        "branch_id": 100,
+        "reward_points": Decimal("100"),
+        "followed_at": datetime(2026, 3, 1, 12, 30, tzinfo=UTC),
+    },
+    {"code": "F4", "zalo_oa": "OA1", "name": "1000 xreal"},
+    {
+        "code": "F5",
+        "zalo_oa": "OA2",
+        "branch_id": 2,
+        "reward_points": Decimal("2"),
+        "followed_at": datetime(2025, 12, 31, 23, 59, tzinfo=UTC),
+    },
+]
+
+
+@pytest.fixture
+async def people(api: Api) -> Rest:
+    await oa(api.backend.database, "OA1", is_default=True)
+    await oa(api.backend.database, "OA2", is_default=False, name="Other")
+    await insert(api.backend.database, "followers", PEOPLE)
     return Rest(api)
