@@ -43,35 +43,70 @@ class Settings(BaseSettings):
         Field(description="Key that encrypts secrets at rest; generated into data_dir if unset."),
     ] = None
 
-    oauth_base_url: str = "https://oauth.zaloapp.com"
-    openapi_base_url: str = "https://openapi.zalo.me"
-    zns_base_url: str = "https://business.openapi.zalo.me"
-    zalo_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    oauth_base_url: Annotated[str, Field(description="Zalo OAuth v4 host.")] = (
+        "https://oauth.zaloapp.com"
+    )
+    openapi_base_url: Annotated[str, Field(description="Zalo OA Open API host.")] = (
+        "https://openapi.zalo.me"
+    )
+    zns_base_url: Annotated[str, Field(description="Zalo ZNS (business) API host.")] = (
+        "https://business.openapi.zalo.me"
+    )
+    zalo_timeout_seconds: Annotated[
+        float, Field(gt=0, description="Timeout of every call to Zalo.")
+    ] = 10.0
     zalo_rate_limit_per_minute: Annotated[
         int, Field(gt=0, description="Client-side cap per Zalo app.")
     ] = 3600
 
-    webhook_signature: SignatureMode = SignatureMode.strict
-    webhook_replay_window_seconds: Annotated[int, Field(ge=0)] = 300
-    timezone: str = "Asia/Ho_Chi_Minh"
-    log_level: str = "INFO"
-    log_json: bool = False
-    max_body_bytes: Annotated[int, Field(gt=0)] = 10 * 1024 * 1024
-    retry_base_seconds: Annotated[float, Field(gt=0)] = 10.0
+    webhook_signature: Annotated[
+        SignatureMode,
+        Field(
+            description="strict rejects unsigned or badly signed hooks; log_only accepts "
+            "and logs them; off skips the check."
+        ),
+    ] = SignatureMode.strict
+    webhook_replay_window_seconds: Annotated[
+        int, Field(ge=0, description="Hooks whose timestamp is further off are refused.")
+    ] = 300
+    timezone: Annotated[str, Field(description="Zone of date-times given without an offset.")] = (
+        "Asia/Ho_Chi_Minh"
+    )
+    log_level: Annotated[str, Field(description="DEBUG, INFO, WARNING or ERROR.")] = "INFO"
+    log_json: Annotated[bool, Field(description="One JSON object per log line.")] = False
+    max_body_bytes: Annotated[int, Field(gt=0, description="Larger request bodies get 413.")] = (
+        10 * 1024 * 1024
+    )
+    retry_base_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="First retry delay of deliveries and transient Zalo "
+            "failures; doubles with jitter, capped at 1 h.",
+        ),
+    ] = 10.0
 
-    graphql_introspection: bool = True
-    graphiql: bool = True
-    graphql_max_depth: Annotated[int, Field(gt=0)] = 10
-    graphql_max_aliases: Annotated[int, Field(gt=0)] = 15
-    graphql_max_tokens: Annotated[int, Field(gt=0)] = 2000
-    graphql_max_cost: Annotated[int, Field(gt=0)] = 50_000
-    default_page_size: Annotated[int, Field(gt=0)] = 50
-    max_page_size: Annotated[int, Field(gt=0)] = 1000
-    max_filter_depth: Annotated[int, Field(gt=0)] = 8
-    max_filter_branches: Annotated[int, Field(gt=0)] = 50
-    max_in_values: Annotated[int, Field(gt=0)] = 500
-    statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000
-    pool_size: Annotated[int, Field(gt=0)] = 10
+    graphql_introspection: Annotated[
+        bool, Field(description="Allow schema introspection (switch off in production).")
+    ] = True
+    graphiql: Annotated[bool, Field(description="Serve GraphiQL at /graphql.")] = True
+    graphql_max_depth: Annotated[int, Field(gt=0, description="Selection depth.")] = 10
+    graphql_max_aliases: Annotated[int, Field(gt=0, description="Aliases per query.")] = 15
+    graphql_max_tokens: Annotated[int, Field(gt=0, description="Tokens per query.")] = 2000
+    graphql_max_cost: Annotated[
+        int, Field(gt=0, description="Query cost: fields times the page sizes above them.")
+    ] = 50_000
+    default_page_size: Annotated[int, Field(gt=0, description="Default page size.")] = 50
+    max_page_size: Annotated[int, Field(gt=0, description="Largest page (limit).")] = 1000
+    max_filter_depth: Annotated[int, Field(gt=0, description="Filter nesting.")] = 8
+    max_filter_branches: Annotated[int, Field(gt=0, description="Conditions in one filter.")] = 50
+    max_in_values: Annotated[int, Field(gt=0, description="Values in one in/notIn.")] = 500
+    statement_timeout_ms: Annotated[
+        int, Field(ge=0, description="PostgreSQL statement_timeout (0: none).")
+    ] = 15_000
+    pool_size: Annotated[
+        int, Field(gt=0, description="PostgreSQL connections per process (plus as many overflow).")
+    ] = 10
 
     @field_validator("database_url")
     @classmethod
