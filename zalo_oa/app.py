@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request, WebSocket
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -27,6 +29,7 @@ from zalo_oa.services import Services
 from zalo_oa.settings import Settings, get_settings
 
 log = logging.getLogger("zalo_oa")
+SWAGGER_DIR = Path(__file__).resolve().parent / "static" / "swagger"
 
 
 class BodyLimit:
@@ -103,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         description="GraphQL at /graphql; the legacy v4 REST API under /v4/zalo-oa.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database
@@ -142,6 +147,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await metrics.refresh_gauges(database)
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
+
+    # Swagger UI from the module's own assets (FastAPI's default page loads them from a CDN).
+    app.mount("/docs/static", StaticFiles(directory=SWAGGER_DIR), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Zalo OA module — REST v4",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
