@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -19,7 +20,7 @@ from resolvers.errors import DomainError
 from zalo.sandbox import SandboxServer, demo_seed
 from zalo.sandbox import run as run_sandbox
 from zalo.sandbox.seed import DEMO_APP_ID
-from zalo_oa import keys, migrate
+from zalo_oa import importer, keys, migrate
 from zalo_oa.db import Database
 from zalo_oa.demo import ensure_demo_account
 from zalo_oa.services import Services
@@ -254,6 +255,54 @@ def token_revoke(
 
     _run(settings, work)
     err.print(f"token {token_id} revoked")
+
+
+import_app = typer.Typer(help="Bulk imports.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("followers")
+def import_followers(
+    file: Annotated[Path, typer.Argument(help="A .csv (header of REST names), .jsonl or .json.")],
+    oa: Annotated[
+        str | None, typer.Option(help="OA code for rows without ZaloOa (default: the default OA).")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Where to write the bad rows (default: FILE.errors.csv).")
+    ] = None,
+    upsert: Annotated[bool, typer.Option(help="Update rows whose Code exists.")] = False,
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="Rows per transaction.")] = 500,
+) -> None:
+    """Import followers; good rows land, each bad row is reported. Exit 1 if any was bad."""
+    settings = get_settings()
+    report = report or file.with_name(file.name + ".errors.csv")
+
+    async def work(database: Database) -> importer.Outcome:
+        with Progress() as bar:
+            task = bar.add_task(f"importing {file.name}", total=None)
+            return await importer.run(
+                settings,
+                database,
+                file,
+                oa=oa,
+                upsert=upsert,
+                batch=batch,
+                progress=lambda rows: bar.update(task, completed=rows),
+            )
+
+    try:
+        outcome = _run(settings, work)
+    except importer.ImportFailed as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    err.print(
+        f"{outcome.rows} rows read, {outcome.imported} imported, "
+        f"{len({b.row for b in outcome.bad})} bad"
+    )
+    if outcome.bad:
+        importer.write_report(report, outcome.bad)
+        err.print(f"bad rows: {report}")
+        raise typer.Exit(1)
 
 
 @keys_app.command("rotate")
