@@ -11,6 +11,7 @@ import inspect
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import Enum
 from types import ModuleType
 from typing import Annotated, Any, Optional
@@ -207,7 +208,7 @@ def _operand_problem(field_name: str, message: str) -> BadInput:
     return BadInput(f"{field_name}: {message}", field_name)
 
 
-def _scalar_ops(spec: FieldSpec, operators: Any) -> list[q.Node]:
+def _scalar_ops(resource: Resource, spec: FieldSpec, operators: Any) -> list[q.Node]:
     nodes: list[q.Node] = []
     for attr, op in OPERATOR_ATTRS.items():
         value = getattr(operators, attr, None)
@@ -215,6 +216,8 @@ def _scalar_ops(spec: FieldSpec, operators: Any) -> list[q.Node]:
             continue
         if value.value is None:
             raise _operand_problem(spec.gql, f"{op} needs a value, not null")
+        if spec.kind is not Kind.JSON and not isinstance(value.value, bool):
+            check_value(resource, spec, value.value)
         nodes.append(q.Cmp(spec.name, op, value.value))
     if not nodes:
         raise _operand_problem(spec.gql, "empty filter: give at least one operator")
@@ -232,7 +235,7 @@ def to_node(resource: Resource, value: Any, label: str = "filter") -> q.Node:
             continue
         if given.value is None:
             raise _operand_problem(spec.gql, "a filter cannot be null")
-        nodes.extend(_scalar_ops(spec, given.value))
+        nodes.extend(_scalar_ops(resource, spec, given.value))
     for relation in resource.relations:
         given = getattr(value, f"{relation.name}__rel", None)
         if given is None:
@@ -307,7 +310,26 @@ def _page_args(ctx: Context, offset: int, limit: int) -> tuple[int, int]:
     return offset, limit
 
 
-def to_values(resource: Resource, item: Any) -> dict[str, Any]:
+DECIMAL_LIMIT = Decimal(10) ** 14  # NUMERIC(18, 4)
+
+
+def check_value(resource: Resource, spec: FieldSpec, value: Any, index: int | None = None) -> None:
+    """Refuse what one of the databases would refuse, the same way on both."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise BadInput(f"{spec.gql}: text cannot contain NUL characters", spec.gql, index)
+        length = getattr(resource.table.c[spec.name].type, "length", None)
+        if length is not None and len(value) > length:
+            raise BadInput(f"{spec.gql}: longer than {length} characters", spec.gql, index)
+    elif isinstance(value, Decimal) and abs(value) >= DECIMAL_LIMIT:
+        raise BadInput(f"{spec.gql}: must be below 10^14 in size", spec.gql, index)
+    elif isinstance(value, list):
+        for element in value:
+            if isinstance(element, str | Decimal):
+                check_value(resource, spec, element, index)
+
+
+def to_values(resource: Resource, item: Any, index: int | None = None) -> dict[str, Any]:
     """A generated create/update input → column values (absent fields stay absent)."""
     values: dict[str, Any] = {}
     for spec in resource.fields:
@@ -316,7 +338,10 @@ def to_values(resource: Resource, item: Any) -> dict[str, Any]:
         given = getattr(item, spec.name, None)
         if given is None:
             continue
-        values[spec.name] = given.value if isinstance(given, strawberry.Some) else given
+        value = given.value if isinstance(given, strawberry.Some) else given
+        if spec.kind is not Kind.JSON:
+            check_value(resource, spec, value, index)
+        values[spec.name] = value
     return values
 
 
@@ -575,6 +600,8 @@ def build(
         limit: int = 50,
         codes: Any = None,
     ) -> q.QuerySpec:
+        if codes is not None and len(codes) > info.context.settings.max_in_values:
+            raise BadInput(f"more than {info.context.settings.max_in_values} codes", "codes")
         return q.QuerySpec(
             filter=None if filter is None else to_node(resource, filter),
             order=to_order(resource, order_by),
@@ -684,7 +711,7 @@ def build(
     ) -> Any:
         ctx = info.context
         ctx.caller.require(Scope.WRITE, f"create{_plural_cap(resource)}")
-        items = [to_values(resource, i) for i in input]
+        items = [to_values(resource, item, index) for index, item in enumerate(input)]
         conflict = None
         if on_conflict is not None:
             update_fields = None
@@ -711,7 +738,10 @@ def build(
     ) -> Any:
         ctx = info.context
         ctx.caller.require(Scope.WRITE, f"update{_plural_cap(resource)}")
-        items = [{"code": i.code, **to_values(resource, i)} for i in input]
+        items = [
+            {"code": item.code, **to_values(resource, item, index)}
+            for index, item in enumerate(input)
+        ]
         return await _bulk(
             ctx,
             bulk,

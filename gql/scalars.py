@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 import orjson
 import strawberry
 
+from resolvers.rest_form import format_datetime
+
 _zone = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
@@ -17,14 +19,6 @@ def set_timezone(name: str) -> None:
     """The zone that reads ``YYYY-MM-DD HH:MM:SS`` inputs (settings ``ZALO_OA_TIMEZONE``)."""
     global _zone
     _zone = ZoneInfo(name)
-
-
-def format_datetime(value: datetime) -> str:
-    value = value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond // 1000:03d}"
-    return text + "Z"
 
 
 def parse_datetime(value: Any) -> datetime:

@@ -43,7 +43,7 @@ VARIABLE_PATH = re.compile(
 )
 
 
-class JSONResponse(Response):
+class RestJSON(Response):
     """UTF-8 JSON with Vietnamese (and everything else) unescaped."""
 
     media_type = "application/json"
@@ -54,6 +54,8 @@ class JSONResponse(Response):
 
 @dataclass
 class Detail:
+    """One entry of ``details``: what is wrong, with which field or parameter, of which item."""
+
     message: str
     field: str | None = None
     index: int | None = None
@@ -64,6 +66,8 @@ class Detail:
 
 @dataclass
 class RestError(Exception):
+    """A failed REST request: HTTP status, SPEC §5 error code, message and details."""
+
     status: int
     code: str
     message: str
@@ -72,7 +76,7 @@ class RestError(Exception):
     def __str__(self) -> str:
         return self.message
 
-    def response(self) -> JSONResponse:
+    def response(self) -> RestJSON:
         body = {
             "error": {
                 "code": self.code,
@@ -80,7 +84,7 @@ class RestError(Exception):
                 "details": [d.as_dict() for d in self.details],
             }
         }
-        return JSONResponse(body, status_code=self.status)
+        return RestJSON(body, status_code=self.status)
 
 
 def bad_request(message: str, field: str | None = None) -> RestError:
@@ -101,14 +105,18 @@ def rest_field(resource: Resource, name: str | None) -> str | None:
     """A GraphQL field, argument or relation name, as REST calls it."""
     if name is None:
         return None
-    head = name.split(".")[0]
+    head, dot, tail = name.partition(".")  # "templateData.otp": a key inside a JSON field
     spec = resource.by_gql.get(head) or resource.by_name.get(head)
-    if spec is not None:
-        return spec.rest
     relation = resource.relation_by_name.get(head)
-    if relation is not None:
-        return pascal(get(relation.target).key)  # "Followers", "Templates", "Messages"
-    return ARGUMENTS.get(head, name)
+    if spec is not None:
+        rest = spec.rest
+    elif relation is not None:
+        rest = pascal(get(relation.target).key)  # "Followers", "Templates", "Messages"
+    elif head in ARGUMENTS:
+        rest = ARGUMENTS[head]
+    else:
+        return name
+    return rest + dot + tail
 
 
 def _details(resource: Resource, problems: Iterable[Mapping[str, Any]]) -> list[Detail]:

@@ -57,6 +57,8 @@ DELETE_MANY = Accepts.TOKEN | Accepts.IDS | Accepts.HARD
 
 @dataclass
 class Parsed:
+    """One request's parameters, as GraphQL argument values."""
+
     token: str | None = None
     fields: tuple[str, ...] | None = None  # GraphQL names, declaration order; None = all
     offset: int = 0

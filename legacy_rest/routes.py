@@ -19,8 +19,8 @@ from legacy_rest import body, values
 from legacy_rest.documents import Operation, document
 from legacy_rest.errors import (
     Detail,
-    JSONResponse,
     RestError,
+    RestJSON,
     bad_request,
     from_graphql,
     from_payload,
@@ -101,10 +101,10 @@ class Call:
     async def body(self) -> list[Any] | dict[str, Any]:
         return body.read(await self.request.body())
 
-    def written(self, payload: dict[str, Any], status: int) -> JSONResponse:
+    def written(self, payload: dict[str, Any], status: int) -> RestJSON:
         if payload["errors"]:
             raise from_payload(self.resource, payload["errors"])
-        return JSONResponse({"data": [self.item(i) for i in payload["items"]]}, status)
+        return RestJSON({"data": [self.item(i) for i in payload["items"]]}, status)
 
 
 def _handlers(resource: Resource) -> dict[tuple[str, str], Handler]:
@@ -115,12 +115,12 @@ def _handlers(resource: Resource) -> dict[tuple[str, str], Handler]:
             code = request.path_params["Code"]
             message = f"no {resource.type_name} with code {code!r}"
             raise RestError(404, "NOT_FOUND", message, [Detail(message, "Code")])
-        return JSONResponse({"data": call.item(found)})
+        return RestJSON({"data": call.item(found)})
 
     async def get_many(request: Request) -> Response:
         call = Call(resource, request, LIST)
         page = await call.run(Operation.LIST, call.params.list_variables())
-        return JSONResponse(
+        return RestJSON(
             {
                 "data": [call.item(i) for i in page["items"]],
                 "total": page["totalCount"],
@@ -146,7 +146,7 @@ def _handlers(resource: Resource) -> dict[tuple[str, str], Handler]:
 
     async def delete(call: Call, codes: list[str]) -> Response:
         result = await call.run(Operation.DELETE, {"codes": codes, "hard": call.params.hard})
-        return JSONResponse({"data": {"deleted": result["deletedCount"], "codes": result["codes"]}})
+        return RestJSON({"data": {"deleted": result["deletedCount"], "codes": result["codes"]}})
 
     async def delete_one(request: Request) -> Response:
         call = Call(resource, request, DELETE_ONE)

@@ -7,6 +7,7 @@ GraphQL sees them, so a bad value is reported with its REST parameter or field n
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -19,8 +20,15 @@ CODE_MAX = 64  # VARCHAR(64) on PostgreSQL
 # gql.scalars.format_datetime writes years before 1000 without their leading zeros, which
 # no client (nor the scalar itself) reads back; keep such values out until it pads them.
 MIN_YEAR = 1000
+DIGITS = re.compile(r"[+-]?[0-9]+")
+NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 TRUE = frozenset({"1", "true"})
 FALSE = frozenset({"0", "false"})
+
+
+def _show(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 class BadValue(ValueError):
@@ -38,10 +46,13 @@ def integer(value: Any) -> int:
     if isinstance(value, bool):
         raise BadValue("an integer is required, not a boolean")
     if isinstance(value, str):
-        try:
-            value = int(value.strip(), 10)
-        except ValueError:
-            raise BadValue(f"{value!r} is not an integer") from None
+        # int() would also take "1_000" and non-ASCII digits; a legacy integer is plain digits.
+        digits = value.strip()
+        if not DIGITS.fullmatch(digits):
+            raise BadValue(f"{_show(value)} is not an integer")
+        if len(digits) > 12:  # out of range anyway; int() refuses very long strings
+            raise BadValue(f"{_show(value)} is out of range ({INT_MIN}..{INT_MAX})")
+        value = int(digits)
     elif isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int):
@@ -54,12 +65,14 @@ def integer(value: Any) -> int:
 def decimal(value: Any) -> str:
     if not isinstance(value, int | float | str):
         raise BadValue("a number is required")
+    if isinstance(value, str) and not NUMBER.fullmatch(value.strip()):
+        raise BadValue(f"{_show(value)} is not a number")
     try:
         number = parse_decimal(value.strip() if isinstance(value, str) else value)
     except ValueError as exc:
         raise BadValue(str(exc)) from None
     if abs(number) >= DECIMAL_LIMIT:
-        raise BadValue(f"{value!r} is out of range (below 10^14 in size)")
+        raise BadValue(f"{_show(value)} is out of range (below 10^14 in size)")
     # A string keeps every digit; the GraphQL Decimal scalar reads numeric strings.
     return str(number)
 
@@ -75,7 +88,7 @@ def boolean(value: Any) -> bool:
             return True
         if folded in FALSE:
             return False
-    raise BadValue(f"{value!r} is not a boolean (1/0/true/false)")
+    raise BadValue(f"{_show(value)} is not a boolean (1/0/true/false)")
 
 
 def moment(value: Any) -> str:
@@ -87,7 +100,7 @@ def moment(value: Any) -> str:
     except (ValueError, OverflowError) as exc:
         raise BadValue(str(exc)) from None
     if parsed.year < MIN_YEAR:
-        raise BadValue(f"{value!r}: date-times before the year {MIN_YEAR} are not supported")
+        raise BadValue(f"{_show(value)}: date-times before the year {MIN_YEAR} are not supported")
     # isoformat, not the scalar's own output form: strftime drops the leading zeros of years
     # before 1000, which the scalar would then refuse to read back.
     return parsed.isoformat()

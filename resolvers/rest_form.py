@@ -10,13 +10,19 @@ from models._crypto import mask
 from resolvers._resource import Resource
 
 
+def format_datetime(value: datetime) -> str:
+    """UTC ISO-8601 with ``Z`` and milliseconds when there are any (SPEC §3)."""
+    value = value.astimezone(UTC)
+    # strftime("%Y") drops the leading zeros of years before 1000 on glibc.
+    text = f"{value.year:04d}-" + value.strftime("%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond // 1000:03d}"
+    return text + "Z"
+
+
 def _value(value: Any) -> Any:
     if isinstance(value, datetime):
-        value = value.astimezone(UTC)
-        text = value.strftime("%Y-%m-%dT%H:%M:%S")
-        if value.microsecond:
-            text += f".{value.microsecond // 1000:03d}"
-        return text + "Z"
+        return format_datetime(value)
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value

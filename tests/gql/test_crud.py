@@ -293,3 +293,35 @@ async def test_updatefields_must_name_writable_fields(api: Api) -> None:
             }
         ],
     }
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"code": "x" * 65}, "code"),
+        ({"code": "N", "name": "nul\x00byte"}, "name"),
+        ({"code": "D", "rewardPoints": "100000000000000"}, "rewardPoints"),
+    ],
+)
+async def test_values_either_database_would_refuse_are_refused_on_both(
+    api: Api, item: dict[str, str], field: str
+) -> None:
+    await oa(api.backend.database, "OA1", is_default=True)
+    errors = await api.errors(
+        "mutation($in: [FollowerCreate!]!) { createFollowers(input: $in) { affectedCount } }",
+        {"in": [{"zaloOaCode": "OA1", **item}]},
+    )
+    assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert errors[0]["extensions"]["field"] == field
+    nul = await api.errors(
+        "query($v: String) { followers(filter: {name: {eq: $v}}) { totalCount } }", {"v": "a\x00b"}
+    )
+    assert nul[0]["extensions"]["field"] == "name"
+
+
+async def test_codes_argument_is_capped(api: Api) -> None:
+    errors = await api.errors(
+        "query($c: [String!]) { followers(codes: $c) { totalCount } }",
+        {"c": [str(i) for i in range(501)]},
+    )
+    assert errors[0]["extensions"]["field"] == "codes"
