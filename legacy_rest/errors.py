@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 
 from resolvers._resource import Resource, get, pascal
@@ -184,3 +186,27 @@ def _variable_detail(resource: Resource, message: str, field: str | None) -> Det
         rest_field(resource, found["field"] or found["arg"]),
         int(index) if index is not None else None,
     )
+
+
+PREFIX = "/v4/zalo-oa"
+
+
+def install(app: Any) -> None:
+    """Unknown paths and methods under ``/v4/zalo-oa`` answer with the SPEC §5 error body."""
+    previous = app.exception_handlers.get(StarletteHTTPException)
+
+    async def handle(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(PREFIX) and exc.status_code in (404, 405):
+            code = "NOT_FOUND" if exc.status_code == 404 else "BAD_USER_INPUT"
+            message = (
+                "no such endpoint"
+                if exc.status_code == 404
+                else f"{request.method} is not allowed here"
+            )
+            return RestError(exc.status_code, code, message).response()
+        if previous is not None:
+            response: Response = await previous(request, exc)
+            return response
+        return RestJSON({"detail": exc.detail}, status_code=exc.status_code)
+
+    app.add_exception_handler(StarletteHTTPException, handle)

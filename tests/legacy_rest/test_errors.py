@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from legacy_rest.errors import from_graphql, from_payload
 from resolvers import _crud
 from resolvers.resources import FOLLOWERS, MESSAGES
+from tests.conftest import Api
 from tests.legacy_rest.conftest import Rest
 
 
@@ -90,3 +91,11 @@ async def test_a_bug_in_the_shim_is_a_json_500(
         reply = await people.get("/followers")
     assert reply.status == 500 and reply.error["code"] == "INTERNAL"
     assert "oops" not in reply.error["message"]
+
+
+async def test_unknown_endpoints_use_the_error_body(api: Api) -> None:
+    missing = await api.client.get("/v4/zalo-oa/nothing-here", params={"token": api.tokens["read"]})
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "NOT_FOUND"
+    wrong = await api.client.patch("/v4/zalo-oa/followers", params={"token": api.tokens["read"]})
+    assert wrong.status_code == 405 and wrong.json()["error"]["details"] == []
