@@ -7,16 +7,18 @@ from collections.abc import Callable
 from typing import Any
 
 import strawberry
+from graphql import ASTValidationRule
 from graphql.error import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_validator
+from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -26,9 +28,13 @@ from gql.scalars import SCALARS
 from gql.types import (
     api_token,
     callback,
+    delivery,
     follower,
+    job,
     message,
+    message_event,
     official_account,
+    sending,
     webhook,
     zalo,
     zns_template,
@@ -38,11 +44,27 @@ from zalo_oa.settings import Settings
 
 CONFIG = StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALARS)
 _parts = (official_account, follower, zns_template, message, webhook, callback)
-Query = merge_types("Query", (*(p.built.query for p in _parts), api_token.ApiTokenQuery))
+Query = merge_types(
+    "Query",
+    (
+        *(p.built.query for p in _parts),
+        api_token.ApiTokenQuery,
+        delivery.DeliveryQuery,
+        job.JobQuery,
+    ),
+)
 Mutation = merge_types(
     "Mutation",
-    (*(p.built.mutation for p in _parts), api_token.ApiTokenMutation, zalo.ZaloMutation),
+    (
+        *(p.built.mutation for p in _parts),
+        api_token.ApiTokenMutation,
+        zalo.ZaloMutation,
+        delivery.DeliveryMutation,
+        job.JobMutation,
+        sending.SendingMutation,
+    ),
 )
+Subscription = merge_types("Subscription", (message_event.MessageSubscription,))
 
 
 class Schema(strawberry.Schema):
@@ -52,12 +74,17 @@ class Schema(strawberry.Schema):
 
 
 def create_schema(settings: Settings) -> strawberry.Schema:
+    limit_rules: list[type[ASTValidationRule]] = [
+        depth_validator(settings.graphql_max_depth, None),
+        alias_validator(settings.graphql_max_aliases),
+    ]
     extensions: list[Callable[[], SchemaExtension]] = [
         RequestTransaction,
         GraphQLMetrics,
         ErrorMapping,
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        # Strawberry's depth and alias limiters, with their rules built once: a rule class
+        # made per request is part of the ValidationCache key, which then never hits.
+        lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: QueryCost(settings.graphql_max_cost, settings.default_page_size),
         lambda: ParserCache(maxsize=256),
@@ -68,11 +95,14 @@ def create_schema(settings: Settings) -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=CONFIG,
     )
 
 
 def sdl() -> str:
-    schema: Any = strawberry.Schema(query=Query, mutation=Mutation, config=CONFIG)
+    schema: Any = strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, config=CONFIG
+    )
     return str(schema.as_str())

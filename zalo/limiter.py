@@ -75,11 +75,22 @@ class RateLimiter:
             bucket.tokens = min(bucket.tokens, bucket.capacity)
         if remain is None:
             return
-        # A remain that did not go down means a new window began (or this is the first answer);
-        # the window started no later than now, so now + window is a safe end for it.
-        if bucket.last_remain is None or remain >= bucket.last_remain:
+        # A remain that jumped up means a new window began (as does the first answer, or a
+        # window's worth of time); the window started no later than now, so now + window is a
+        # safe end for it. Answers of concurrent calls arrive out of order, and refusals keep
+        # answering 0, so a remain that merely ticks up or stays is the same window: taking
+        # those for new windows pushed the end of the block later with every answer.
+        new_window = (
+            bucket.last_remain is None
+            or bucket.window_started is None
+            or now - bucket.window_started >= self._window
+            or remain > bucket.last_remain + max(1.0, bucket.capacity / 10)
+        )
+        if new_window:
             bucket.window_started = now
-        bucket.last_remain = remain
+            bucket.last_remain = remain
+        else:
+            bucket.last_remain = min(bucket.last_remain or 0, remain)
         bucket.tokens = min(bucket.tokens, float(max(remain, 0)))
         if remain <= 0:
             started = bucket.window_started if bucket.window_started is not None else now

@@ -15,13 +15,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter
+from strawberry.types.unset import UNSET, UnsetType
 
 from gql import scalars
 from gql.context import Context
 from gql.graphiql import STATIC_DIR, graphiql_html
 from gql.schema import create_schema
 from legacy_rest import build_router, openapi_generator
-from zalo_oa import keys, logs, metrics, migrate, oauth_page
+from legacy_rest import errors as rest_errors
+from zalo_oa import hooks, keys, logs, metrics, migrate, oauth_page, workers
 from zalo_oa.auth import resolve_caller
 from zalo_oa.db import Database
 from zalo_oa.logs import RequestLog
@@ -87,6 +89,15 @@ class Router(GraphQLRouter[Context, None]):
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(graphiql_html("/graphql/static"))
 
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """graphql-transport-ws: a ``{"token": …}`` in ``connection_init`` authenticates too."""
+        params = context.connection_params
+        token = params.get("token") if isinstance(params, dict) else None
+        if isinstance(token, str) and token:
+            header = context.request.headers.get("authorization") if context.request else None
+            await resolve_caller(context.database, context, header, token)
+        return UNSET
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
@@ -97,7 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with hooks.background(services), workers.background(services):
+            yield
         await services.close()
         await database.dispose()
 
@@ -135,8 +147,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(router, prefix="/graphql")
     app.include_router(oauth_page.router(services))
+    app.state.hooks = hooks.Receiver(services)
+    app.include_router(hooks.router(app.state.hooks))  # Zalo's webhooks
     app.include_router(build_router())  # the legacy v4 REST shim
     app.openapi = openapi_generator(app)  # type: ignore[method-assign]
+    rest_errors.install(app)
     if settings.graphiql:
         app.mount("/graphql/static", StaticFiles(directory=STATIC_DIR), name="graphiql")
 

@@ -15,6 +15,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from models import _crypto
+from resolvers import jobs, sync
 from resolvers import token as tokens
 from resolvers.errors import DomainError
 from zalo.sandbox import SandboxServer, demo_seed
@@ -303,6 +304,65 @@ def import_followers(
         importer.write_report(report, outcome.bad)
         err.print(f"bad rows: {report}")
         raise typer.Exit(1)
+
+
+sync_app = typer.Typer(help="Sync followers or ZNS templates from Zalo.", no_args_is_help=True)
+app.add_typer(sync_app, name="sync")
+
+
+def _sync(kind: str, oa: str | None) -> None:
+    """Run (or resume) a sync job here with a progress bar; exit 1 when it failed."""
+    settings = get_settings()
+
+    async def work(database: Database) -> Any:
+        services = Services.create(settings, database)
+        try:
+            async with database.sessions() as session:
+                job = await sync.start(session, kind, oa)
+                await session.commit()
+            with Progress(console=err) as bar:
+                task = bar.add_task(f"{kind} {job.oa_code}", total=job.total)
+
+                def show(row: Any) -> None:
+                    bar.update(task, total=row.total, completed=row.done)
+
+                final = await services.jobs.run(job.id, show)
+                if final is not None and final.status in jobs.UNFINISHED:
+                    err.print(f"job {job.id} is running in {final.holder}: following it")
+                    final = await services.jobs.follow(job.id, show)
+                return final
+        finally:
+            await services.close()
+
+    final = _run(settings, work)
+    if final is None:
+        err.print("[red]the job was taken over by another process[/red]")
+        raise typer.Exit(1)
+    err.print(
+        f"job {final.id} {final.status.lower()}: {final.done} of {final.total} done, "
+        f"{final.created_count} created, {final.updated_count} updated, "
+        f"{final.failed_count} failed"
+    )
+    if final.status != jobs.SUCCEEDED:
+        if final.error:
+            err.print(f"[red]error:[/red] {final.error}")
+        raise typer.Exit(1)
+
+
+@sync_app.command("followers")
+def sync_followers(
+    oa: Annotated[str | None, typer.Option(help="OA code (default: the default OA).")] = None,
+) -> None:
+    """Sync the OA's followers (list + details); resumes an interrupted sync."""
+    _sync(sync.SYNC_FOLLOWERS, oa)
+
+
+@sync_app.command("templates")
+def sync_templates(
+    oa: Annotated[str | None, typer.Option(help="OA code (default: the default OA).")] = None,
+) -> None:
+    """Sync the OA's ZNS templates (list + details)."""
+    _sync(sync.SYNC_TEMPLATES, oa)
 
 
 @keys_app.command("rotate")

@@ -43,7 +43,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         url,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
-        pool_pre_ping=True,
+        pool_recycle=1800,  # no pre-ping round trip per checkout (see docs/performance.md)
         connect_args=connect_args,
     )
 

@@ -85,6 +85,27 @@ class Settings(BaseSettings):
             "failures; doubles with jitter, capped at 1 h.",
         ),
     ] = 10.0
+    background_workers: Annotated[
+        bool,
+        Field(
+            description="Run the message sender and resume interrupted sync jobs inside serve "
+            "(off: an API-only instance; another instance must send)."
+        ),
+    ] = True
+    worker_lease_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="How long a claim on a message, the SQLite sender lease or a running "
+            "job outlives a silent holder; a crashed process's work is taken over after this.",
+        ),
+    ] = 30.0
+    sender_concurrency: Annotated[
+        int, Field(gt=0, description="Messages one process sends at the same time.")
+    ] = 8
+    sync_concurrency: Annotated[
+        int, Field(gt=0, description="Concurrent user/detail and template calls of a sync.")
+    ] = 8
 
     graphql_introspection: Annotated[
         bool, Field(description="Allow schema introspection (switch off in production).")
