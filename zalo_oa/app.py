@@ -191,7 +191,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             checks["migrations"] = "ok" if current else "out of date"
         except Exception as exc:  # a probe reports, it does not raise
             checks.setdefault("database", f"unreachable: {type(exc).__name__}")
-        ready = all(v == "ok" for v in checks.values()) and len(checks) == 2
+        # A sender that was started and has stopped is a broken process, not a quiet one.
+        task = getattr(services.sender, "_task", None)
+        if task is not None:
+            checks["sender"] = "ok" if not task.done() else "stopped"
+        ready = all(v == "ok" for v in checks.values()) and len(checks) >= 2
         return JSONResponse(
             {"status": "ok" if ready else "unavailable", "checks": checks},
             status_code=200 if ready else 503,
