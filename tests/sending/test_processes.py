@@ -116,8 +116,10 @@ async def test_a_killed_sender_restarts_and_sends_each_message_exactly_once(
 
 
 async def _mid_send(api: Api, sent: int) -> bool:
+    # Any send in flight will do: asking for several at one poll can miss the moment on a
+    # loaded machine, and the assertion after the kill checks that one was cut short.
     counts = await statuses(api)
-    return counts["sent"] >= sent and counts["sending"] >= 4
+    return counts["sent"] >= sent and counts["sending"] >= 1
 
 
 async def test_two_serve_processes_share_the_queue_without_double_sends(
