@@ -22,7 +22,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -214,8 +214,11 @@ async def _routes(session: AsyncSession, oa_codes: Iterable[str | None]) -> _Rou
     return _Routes(webhooks, callbacks, {r.code: r for r in found})
 
 
-async def dispatch_batch(session: AsyncSession, *, is_postgres: bool, limit: int = 200) -> int:
-    """Turn up to ``limit`` undispatched events into deliveries; returns how many events."""
+async def dispatch_batch(
+    session: AsyncSession, *, is_postgres: bool, limit: int = 200, ids: Sequence[int] = ()
+) -> int:
+    """Turn up to ``limit`` undispatched events (only those of ``ids`` when given) into
+    deliveries; returns how many events."""
     # A Zalo event goes out once the applier has seen it: applied, or waiting for a message
     # the sender has not recorded yet (its receivers need not wait for our bookkeeping).
     ready = sa.and_(
@@ -227,17 +230,19 @@ async def dispatch_batch(session: AsyncSession, *, is_postgres: bool, limit: int
         ),
     )
     candidates = sa.select(_events.c.id).where(ready).order_by(_events.c.id).limit(limit)
+    if ids:
+        candidates = candidates.where(_events.c.id.in_(list(ids)))
     if is_postgres:
         candidates = candidates.with_for_update(skip_locked=True)
-    ids = list((await session.execute(candidates)).scalars())
-    if not ids:
+    found = list((await session.execute(candidates)).scalars())
+    if not found:
         return 0
     now = utcnow()
     # Claiming by the update itself: a second dispatcher (another process) gets no rows.
     result = (
         await session.execute(
             sa.update(_events)
-            .where(_events.c.id.in_(ids), _events.c.dispatched.is_(None))
+            .where(_events.c.id.in_(found), _events.c.dispatched.is_(None))
             .values(dispatched=now)
             .returning(
                 _events.c.id,
@@ -327,13 +332,34 @@ class Forwarder:
         self.coalesce = 0.05
         self.http = httpx.AsyncClient(timeout=timeout, follow_redirects=False, transport=transport)
         self._wake = asyncio.Event()
+        self._hinted: set[int] = set()
         self._in_flight: set[asyncio.Task[None]] = set()
+        # A full scan walks past every event still waiting to be applied, so it runs on this
+        # period only; new events arrive as hints (ids from the bus and the applier).
+        self.scan_every = 5.0
 
     def wake(self) -> None:
         self._wake.set()
 
+    def hint(self, ids: Iterable[int]) -> None:
+        """These events were just committed: dispatch them by id, without scanning."""
+        self._hinted.update(ids)
+        self._wake.set()
+
     async def close(self) -> None:
         await self.http.aclose()
+
+    async def dispatch_hinted(self) -> int:
+        """Dispatch the events named by `hint` (those not ready yet wait for a scan)."""
+        ids, self._hinted = sorted(self._hinted), set()
+        total = 0
+        for start in range(0, len(ids), 500):
+            async with self.gate.turn(), self.sessions() as session:
+                total += await dispatch_batch(
+                    session, is_postgres=self.is_postgres, limit=500, ids=ids[start : start + 500]
+                )
+                await session.commit()
+        return total
 
     async def dispatch_pending(self, max_batches: int | None = None) -> int:
         """Dispatch until no committed event is left undispatched (or ``max_batches`` of
@@ -357,12 +383,17 @@ class Forwarder:
 
     async def run(self, poll: float = 1.0) -> None:
         """The background task of ``serve``: dispatch, deliver, sleep until woken or due."""
+        scanned = 0.0
         try:
             while True:
                 try:
-                    # Bounded, so a steady stream of events cannot starve the deliveries.
-                    if await self.dispatch_pending(max_batches=5):
-                        self._wake.set()
+                    if self._hinted:
+                        await self.dispatch_hinted()
+                    if time.monotonic() - scanned >= self.scan_every:
+                        scanned = time.monotonic()
+                        # Bounded, so a large backlog cannot starve the deliveries.
+                        if await self.dispatch_pending(max_batches=5):
+                            scanned = 0.0
                     free = self.concurrency - len(self._in_flight)
                     for claim in await self._claim(free) if free > 0 else []:
                         task = asyncio.create_task(self._attempt(claim))

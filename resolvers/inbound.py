@@ -207,7 +207,7 @@ class Applier:
         batch: int = 10,
         share: float = 0.25,
         give_up_after: timedelta = timedelta(hours=1),
-        on_applied: Callable[[], None] | None = None,
+        on_applied: Callable[[list[int]], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.is_postgres = is_postgres
@@ -249,7 +249,7 @@ class Applier:
             started = time.monotonic()
             applied += await self._apply_batch(ids)
             if self.on_applied is not None:
-                self.on_applied()
+                self.on_applied(ids)  # processed (applied or waiting): ready to forward
             if self.gate.ingesting():
                 # Zalo is sending: rest long enough to use only `share` of the process.
                 busy = time.monotonic() - started
@@ -257,12 +257,14 @@ class Applier:
 
     async def _due(self, include_waiting: bool) -> list[int]:
         pending = sa.and_(_events.c.source == "zalo", _events.c.applied.is_(None))
+        # Small batches while Zalo is sending (each holds SQLite's lock), larger ones after.
+        size = self.batch if self.gate.ingesting() else self.batch * 5
         async with self.sessions() as session:
             fresh = await session.execute(
                 sa.select(_events.c.id)
                 .where(pending, _events.c.attempts == 0)
                 .order_by(_events.c.id)
-                .limit(self.batch)
+                .limit(size)
             )
             ids = list(fresh.scalars())
             now = utcnow()
@@ -278,7 +280,7 @@ class Applier:
                     for row in waiting
                     if now >= row.created + retry_delay(row.attempts)
                     or now - row.created >= self.give_up_after
-                ][: self.batch]
+                ][:size]
         return sorted(ids)
 
     async def _apply_batch(self, ids: list[int]) -> int:

@@ -90,7 +90,7 @@ class EventBus:
         self.is_postgres = engine.dialect.name == "postgresql"
         self.queue_size = queue_size
         self._queues: set[asyncio.Queue[int]] = set()
-        self._wakers: list[Callable[[], None]] = []
+        self._wakers: list[Callable[[list[int]], None]] = []
         self._memo: OrderedDict[Hashable, asyncio.Future[Any]] = OrderedDict()
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -101,8 +101,8 @@ class EventBus:
     def subscribers(self) -> int:
         return len(self._queues)
 
-    def on_event(self, wake: Callable[[], None]) -> None:
-        """Call ``wake`` (cheap, synchronous) whenever events were committed anywhere."""
+    def on_event(self, wake: Callable[[list[int]], None]) -> None:
+        """Call ``wake(ids)`` (cheap, synchronous) whenever events were committed anywhere."""
         self._wakers.append(wake)
 
     def deliver(self, ids: list[int]) -> None:
@@ -113,7 +113,7 @@ class EventBus:
                 except asyncio.QueueFull:
                     log.warning("a live subscriber is too slow; dropped event %s", event_id)
         for wake in self._wakers:
-            wake()
+            wake(ids)
 
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[asyncio.Queue[int]]:

@@ -50,9 +50,9 @@ class Services:
             gate=gate,
         )
         applier = Applier(
-            database.sessions, is_postgres=postgres, gate=gate, on_applied=forwarder.wake
+            database.sessions, is_postgres=postgres, gate=gate, on_applied=forwarder.hint
         )
-        bus.on_event(forwarder.wake)
+        bus.on_event(forwarder.hint)
         sender = Sender(
             database.sessions,
             zalo,

@@ -16,12 +16,15 @@ from tests.factories import insert, oa
 from tests.flows.serving import (
     USER,
     demo_oa,
+    eventually,
     fresh_accounts,  # noqa: F401  (an autouse fixture)
     serving,
     signed,
     user_text,
 )
-from zalo.sandbox import SandboxControl
+from tests.flows.test_authorization import authorized
+from tests.sending.conftest import running_sender
+from zalo.sandbox import SandboxControl, SandboxServer
 from zalo.sandbox.seed import DEMO_OA_ID, DEMO_OA_SECRET_KEY
 from zalo.signature import verify_webhook_signature, webhook_signature
 from zalo_oa.settings import SignatureMode
@@ -142,7 +145,7 @@ async def test_sandbox_events_become_followers_and_messages(api: Api, fake: Sand
     assert demo is not None and demo["isFollower"] == 0
     assert (
         demo["followedAt"] and demo["unfollowedAt"] and demo["unfollowedAt"] >= demo["followedAt"]
-    )
+    ), (demo["followedAt"], demo["unfollowedAt"])
     assert (demo["name"], demo["phone"], demo["address"], demo["province"]) == (
         "Nguyễn Văn An",
         "84912345678",
@@ -365,3 +368,38 @@ async def test_signature_modes_that_accept(
     assert [m["text"] for m in await messages(api)] == ["chữ ký sai"]
     warned = [r for r in caplog.records if "log_only" in r.getMessage()]
     assert bool(warned) is (mode == "log_only")
+
+
+SEND = """mutation($i: SendMessageInput!) { sendMessage(input: $i, wait: true) {
+  code status zaloMessageId } }"""
+
+
+async def test_the_modules_own_send_and_its_echo_are_one_message(
+    api: Api, fake: SandboxControl, sandbox: SandboxServer
+) -> None:
+    """The real sender sends; Zalo's echo and receipt of that send change that one message."""
+    await authorized(api, fake, sandbox)
+    await api.data(
+        'mutation { updateOfficialAccounts(input: [{code: "DEMO", isDefault: true, '
+        f'oaSecretKey: "{DEMO_OA_SECRET_KEY}"}}]) {{ affectedCount }} }}'
+    )
+    await fake.knobs(echo_webhooks=True)
+    async with serving(api.backend.app) as url, running_sender(api, sandbox):
+        await fake.webhook_target(f"{url}{HOOK}")
+        # The user writes first (which makes them a known follower); the OA answers.
+        await fake.emit("user_send_text", oa_id=DEMO_OA_ID, user_id=USER, text="Có size L không?")
+        await apply(api)
+        sent = (await api.data(SEND, {"i": {"zaloUserId": USER, "text": "Dạ có ạ"}}))["sendMessage"]
+        assert sent["status"] == "sent" and sent["zaloMessageId"]
+
+        async def echoed() -> bool:
+            return any(r.kind == "oa_send_text" for r in await inbound_rows(api))
+
+        await eventually(echoed)
+        await fake.emit(
+            "user_received_message", oa_id=DEMO_OA_ID, user_id=USER, msg_id=sent["zaloMessageId"]
+        )
+    await apply(api)
+    [message] = [m for m in await messages(api) if m["zaloMessageId"] == sent["zaloMessageId"]]
+    assert (message["code"], message["status"]) == (sent["code"], "delivered")
+    assert [m["direction"] for m in await messages(api)] == ["in", "out"]
