@@ -34,6 +34,8 @@ class Context(BaseContext):
     caller_: Caller | None = None
     auth_error: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    # Set once the operation is known to be a query: its statements need no transaction.
+    read_only: bool = False
     _session: AsyncSession | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaders: dict[Hashable, DataLoader[Any, Any]] = field(default_factory=dict)
@@ -56,7 +58,10 @@ class Context(BaseContext):
     async def db(self) -> AsyncIterator[AsyncSession]:
         async with self._lock:
             if self._session is None:
-                self._session = self.database.sessions()
+                if self.read_only:
+                    self._session = self.database.read_sessions()()
+                else:
+                    self._session = self.database.sessions()
             yield self._session
 
     async def finish(self, commit: bool) -> None:

@@ -8,12 +8,13 @@ parse, validation and variable errors are ``BAD_USER_INPUT``; anything else is m
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from graphql import BREAK, ArgumentNode, Node, ObjectFieldNode, Visitor, visit
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from resolvers.errors import DomainError
 
@@ -86,7 +87,14 @@ class ErrorMapping(MaskErrors):
 
 
 class RequestTransaction(SchemaExtension):
-    """Commits the request's session when the operation succeeded, else rolls it back."""
+    """Commits the request's session when the operation succeeded, else rolls it back.
+    A query gets a read-only session (`Database.readers`)."""
+
+    def on_execute(self) -> Iterator[None]:
+        ec = self.execution_context
+        if ec.operation_type is OperationType.QUERY and hasattr(ec.context, "read_only"):
+            ec.context.read_only = True
+        yield
 
     async def on_operation(self) -> AsyncIterator[None]:
         yield

@@ -22,6 +22,7 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from gql import common
 from gql.context import Context
+from gql.inputs import fast_input
 from gql.scalars import JSON, DateTime, DecimalNumber
 from models._crypto import mask
 from resolvers import _crud
@@ -48,6 +49,14 @@ for _name in (
     "PageInfo",
 ):
     setattr(NAMESPACE, _name, getattr(common, _name))
+for _input in (
+    common.StringFilter,
+    common.IntFilter,
+    common.DecimalFilter,
+    common.DateTimeFilter,
+    common.BooleanFilter,
+):
+    fast_input(_input)
 NAMESPACE.Maybe = Maybe  # type: ignore[attr-defined]
 NAMESPACE.Optional = Optional  # type: ignore[attr-defined]
 
@@ -129,7 +138,7 @@ def _make(
     namespace = {"__annotations__": annotations, "__module__": NAMESPACE.__name__, **attrs}
     cls = type(name, (), namespace)
     if kind == "input":
-        made = strawberry.input(cls, name=name, description=description, one_of=one_of)
+        made = fast_input(strawberry.input(cls, name=name, description=description, one_of=one_of))
     else:
         made = strawberry.type(cls, name=name, description=description)
     setattr(NAMESPACE, name, made)
@@ -329,18 +338,41 @@ def check_value(resource: Resource, spec: FieldSpec, value: Any, index: int | No
                 check_value(resource, spec, element, index)
 
 
+_WRITABLE: dict[str, list[tuple[FieldSpec, bool, int | None]]] = {}
+
+
+def _writable(resource: Resource) -> list[tuple[FieldSpec, bool, int | None]]:
+    """(spec, checked, text length limit) of the fields a write input carries."""
+    found = _WRITABLE.get(resource.key)
+    if found is None:
+        found = _WRITABLE[resource.key] = [
+            (
+                spec,
+                spec.kind is not Kind.JSON,
+                getattr(resource.table.c[spec.name].type, "length", None),
+            )
+            for spec in resource.fields
+            if spec.writable or spec.name == "code"
+        ]
+    return found
+
+
 def to_values(resource: Resource, item: Any, index: int | None = None) -> dict[str, Any]:
     """A generated create/update input → column values (absent fields stay absent)."""
     values: dict[str, Any] = {}
-    for spec in resource.fields:
-        if not spec.writable and spec.name != "code":
-            continue
-        given = getattr(item, spec.name, None)
+    given_fields = vars(item)
+    for spec, checked, length in _writable(resource):
+        given = given_fields.get(spec.name)
         if given is None:
             continue
         value = given.value if isinstance(given, strawberry.Some) else given
-        if spec.kind is not Kind.JSON:
-            check_value(resource, spec, value, index)
+        if checked:
+            if type(value) is str:
+                # the common case inline; check_value says what is wrong
+                if (length is not None and len(value) > length) or "\x00" in value:
+                    check_value(resource, spec, value, index)
+            elif value is not None:
+                check_value(resource, spec, value, index)
         values[spec.name] = value
     return values
 
@@ -730,6 +762,7 @@ def build(
                 on_conflict=conflict,
                 skip_failed=error_policy is common.BulkErrorPolicy.SKIP_FAILED,
                 prepare=prepare_create,
+                read_back=_is_selected(info.selected_fields, "items"),
             ),
         )
 
@@ -753,6 +786,7 @@ def build(
                 ctx.caller,
                 skip_failed=error_policy is common.BulkErrorPolicy.SKIP_FAILED,
                 prepare=prepare_update,
+                read_back=_is_selected(info.selected_fields, "items"),
             ),
         )
 
@@ -883,7 +917,7 @@ async def _bulk(
             await savepoint.commit()
     ctx.clear_loaders()
     return payload(
-        affected_count=len(result.rows),
+        affected_count=result.affected,
         items=result.rows,
         results=[
             common.BulkItemResult(

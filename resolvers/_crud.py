@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -233,6 +234,11 @@ class ItemResult:
 class BulkResult:
     rows: list[Row[Any]]
     results: list[ItemResult]
+    written: int | None = None  # rows written, when ``rows`` was not read back
+
+    @property
+    def affected(self) -> int:
+        return len(self.rows) if self.written is None else self.written
 
     @property
     def problems(self) -> list[Problem]:
@@ -375,8 +381,10 @@ async def create_many(
     on_conflict: OnConflict | None = None,
     skip_failed: bool = False,
     prepare: Any = None,
+    read_back: bool = True,
 ) -> BulkResult:
-    """Insert (or upsert) a batch; bad items are reported by index and field."""
+    """Insert (or upsert) a batch; bad items are reported by index and field. The stored rows
+    are read back unless ``read_back`` is false (the caller wants only the count)."""
     prepared: list[tuple[int, dict[str, Any]]] = []
     problems: dict[int, list[Problem]] = {}
     for index, raw in enumerate(items):
@@ -446,6 +454,8 @@ async def create_many(
             changes = {k: v for k, v in changes.items() if k in on_conflict.update_fields}
         await _update_row(session, resource, current, changes, caller)
     written = [r.code for r in results if r.ok and r.code is not None]
+    if not read_back:
+        return BulkResult([], results, len(written))
     stored = await fetch_by_keys(session, resource, "code", written)
     return BulkResult([stored[c] for c in written], results)
 
@@ -474,12 +484,35 @@ async def insert_one(
 
 
 async def _insert(session: AsyncSession, resource: Resource, rows: list[dict[str, Any]]) -> None:
-    # One multi-row INSERT per set of given columns (executemany with insertmanyvalues).
-    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    """One INSERT statement per set of given columns. On PostgreSQL the rows travel as one
+    array per column (``INSERT … SELECT FROM unnest(…)``), so a batch of any size is a single
+    statement with as many parameters as columns; SQLite takes an executemany."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for values in rows:
-        groups.setdefault(frozenset(values), []).append(values)
-    for group in groups.values():
-        await session.execute(sa.insert(resource.table), group)
+        groups.setdefault(tuple(sorted(values)), []).append(values)
+    postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+    for columns, group in groups.items():
+        if not postgres or len(group) == 1:
+            await session.execute(sa.insert(resource.table), group)
+            continue
+        params = {f"u_{c}": [values[c] for values in group] for c in columns}
+        await session.execute(_unnest_insert(resource, columns), params)
+
+
+_UNNEST: dict[tuple[str, tuple[str, ...]], sa.Insert] = {}
+
+
+def _unnest_insert(resource: Resource, columns: tuple[str, ...]) -> sa.Insert:
+    found = _UNNEST.get((resource.key, columns))
+    if found is not None:
+        return found
+    table = resource.table
+    arrays = [sa.bindparam(f"u_{c}", type_=postgresql.ARRAY(table.c[c].type)) for c in columns]
+    source = sa.func.unnest(*arrays).table_valued(*columns).render_derived()
+    statement = sa.insert(table).from_select(list(columns), sa.select(*source.c))
+    if len(_UNNEST) < 256:
+        _UNNEST[(resource.key, columns)] = statement
+    return statement
 
 
 async def _update_row(
@@ -502,6 +535,7 @@ async def update_many(
     *,
     skip_failed: bool = False,
     prepare: Any = None,
+    read_back: bool = True,
 ) -> BulkResult:
     """Partial updates by code: only the fields an item gives change."""
     codes: list[str] = [str(item.get("code") or "") for item in items]
@@ -547,6 +581,8 @@ async def update_many(
         if index not in problems:
             await _update_row(session, resource, found[codes[index]], values, caller)
     ok_codes = [r.code for r in results if r.ok and r.code]
+    if not read_back:
+        return BulkResult([], results, len(ok_codes))
     rows = await fetch_by_keys(session, resource, "code", ok_codes)
     return BulkResult([rows[c] for c in ok_codes], results)
 

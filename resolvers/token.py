@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -22,6 +23,39 @@ _TOUCH_EVERY = timedelta(minutes=1)
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenCache:
+    """Tokens this process accepted in the last ``ttl`` seconds, so a request costs no
+    look-up. A revocation in this process takes effect at once; one made elsewhere (the CLI,
+    another instance) within ``ttl`` seconds. ``ttl`` 0 turns the cache off."""
+
+    def __init__(self, ttl: float = 30.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._found: dict[str, tuple[float, Caller]] = {}
+        self._revoked: set[int] = set()
+
+    def get(self, token: str) -> Caller | None:
+        hit = self._found.get(_hash(token))
+        if hit is None or time.monotonic() >= hit[0]:
+            return None
+        return hit[1]
+
+    def put(self, token: str, caller: Caller) -> None:
+        if self.ttl <= 0 or caller.token_id in self._revoked:
+            return
+        if len(self._found) >= self.size:
+            self._found.clear()
+        self._found[_hash(token)] = (time.monotonic() + self.ttl, caller)
+
+    def forget(self, token_id: int) -> None:
+        self._revoked.add(token_id)
+        for key in [k for k, (_, c) in self._found.items() if c.token_id == token_id]:
+            del self._found[key]
+
+
+CACHE = TokenCache()
 
 
 def parse_scope(value: str) -> Scope:
@@ -65,6 +99,7 @@ async def authenticate(session: AsyncSession, token: str) -> Caller | None:
 
 
 async def revoke(session: AsyncSession, token_id: int) -> None:
+    CACHE.forget(token_id)
     result = await session.execute(
         sa.update(_table)
         .where(_table.c.id == token_id, _table.c.revoked.is_(None))

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -24,6 +25,7 @@ from gql.graphiql import STATIC_DIR, graphiql_html
 from gql.schema import create_schema
 from legacy_rest import build_router, openapi_generator
 from legacy_rest import errors as rest_errors
+from resolvers import token as tokens
 from zalo_oa import hooks, keys, logs, metrics, migrate, oauth_page, workers
 from zalo_oa.auth import resolve_caller
 from zalo_oa.db import Database
@@ -90,6 +92,9 @@ class Router(GraphQLRouter[Context, None]):
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(graphiql_html("/graphql/static"))
 
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """graphql-transport-ws: a ``{"token": …}`` in ``connection_init`` authenticates too."""
         params = context.connection_params
@@ -104,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     keys.configure(settings)
     scalars.set_timezone(settings.timezone)
+    tokens.CACHE.ttl = settings.token_cache_seconds
     database = Database.from_settings(settings)
     services = Services.create(settings, database)
 

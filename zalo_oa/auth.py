@@ -24,9 +24,13 @@ async def resolve_caller(
     if len(set(given)) > 1:
         context.auth_error = "the Authorization header and the token parameter disagree"
         return
-    async with database.sessions() as session:
-        caller = await tokens.authenticate(session, given[0])
-        await session.commit()
+    caller = tokens.CACHE.get(given[0])
+    if caller is None:
+        async with database.sessions() as session:
+            caller = await tokens.authenticate(session, given[0])
+            await session.commit()
+        if caller is not None:
+            tokens.CACHE.put(given[0], caller)
     if caller is None:
         context.auth_error = "the API token is unknown or revoked"
     context.caller_ = caller

@@ -52,11 +52,26 @@ def create_engine(settings: Settings) -> AsyncEngine:
 class Database:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # Sessions for read-only GraphQL operations. On PostgreSQL they run in autocommit: no
+    # BEGIN/COMMIT round trips, and under READ COMMITTED every statement of a transaction
+    # takes its own snapshot anyway, so a query sees exactly what it would inside one.
+    readers: async_sessionmaker[AsyncSession] | None = None
+
+    def __post_init__(self) -> None:
+        if self.readers is None:
+            bind = self.engine
+            if self.engine.dialect.name == "postgresql":
+                bind = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            self.readers = async_sessionmaker(bind, expire_on_commit=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         engine = create_engine(settings)
         return cls(engine, async_sessionmaker(engine, expire_on_commit=False))
+
+    def read_sessions(self) -> async_sessionmaker[AsyncSession]:
+        assert self.readers is not None
+        return self.readers
 
     @property
     def is_sqlite(self) -> bool:

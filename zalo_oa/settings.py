@@ -125,6 +125,14 @@ class Settings(BaseSettings):
     statement_timeout_ms: Annotated[
         int, Field(ge=0, description="PostgreSQL statement_timeout (0: none).")
     ] = 15_000
+    token_cache_seconds: Annotated[
+        float,
+        Field(
+            ge=0,
+            description="How long a process trusts an API token it has checked (0: every "
+            "request looks it up). A revocation made elsewhere takes effect within this time.",
+        ),
+    ] = 30.0
     pool_size: Annotated[
         int, Field(gt=0, description="PostgreSQL connections per process (plus as many overflow).")
     ] = 10

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
+import sqlalchemy as sa
 
 from resolvers import _crud
 from resolvers import token as tokens
@@ -80,6 +82,26 @@ async def test_revoked_token_stops_working(api: Api) -> None:
         await tokens.revoke(session, read_id)
         await session.commit()
     errors = await api.errors("{ webhooks { totalCount } }", scope="read")
+    assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_revocation_made_elsewhere_applies_within_the_cache_time(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process (the CLI, another instance) revokes in the database only: this process
+    keeps trusting the token it checked for at most ``token_cache_seconds``."""
+    monkeypatch.setattr(tokens.CACHE, "ttl", 0.5)
+    query = "{ webhooks { totalCount } }"
+    assert await api.data(query, scope="write")  # checked once, now cached
+    table = tokens._table
+    async with api.backend.database.sessions() as session:
+        await session.execute(
+            sa.update(table).where(table.c.scope == "write").values(revoked=_crud.utcnow())
+        )
+        await session.commit()
+    assert await api.data(query, scope="write")  # still trusted from the cache
+    await asyncio.sleep(0.6)
+    errors = await api.errors(query, scope="write")
     assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 

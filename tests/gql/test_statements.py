@@ -74,3 +74,43 @@ async def test_total_count_only_when_selected(api: Api) -> None:
     with api.statements.counting() as seen:
         await api.data("{ followers { totalCount } }")
     assert len(seen) == 1 and "count(" in seen[0].lower()
+
+
+async def test_bulk_create_is_one_insert_per_column_set(api: Api) -> None:
+    """A batch goes in as one INSERT per set of given columns (on PostgreSQL one statement
+    whatever the size: a column per array), every kind of value intact."""
+    await oa(api.backend.database, "OA1")
+    full = [
+        {
+            "code": f"B{i:03d}",
+            "name": f"Người {i}",
+            "zaloOaCode": "OA1",
+            "rewardPoints": f"{i}.25",
+            "followedAt": f"2026-11-{1 + i % 28:02d}T08:00:00Z",
+            "sipPassword": f"sip-secret-{i}",
+            "gender": None,
+        }
+        for i in range(300)
+    ]
+    sparse = [{"code": f"S{i:03d}", "zaloOaCode": "OA1"} for i in range(3)]
+    mutation = """mutation($items: [FollowerCreate!]!) {
+      createFollowers(input: $items) { affectedCount } }"""
+    with api.statements.counting() as seen:
+        made = await api.data(mutation, {"items": full + sparse})
+    assert made["createFollowers"]["affectedCount"] == 303
+    inserts = [s for s in seen if s.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) == 2, inserts  # one per column set
+    assert not any(s.lstrip().upper().startswith("SELECT FOLLOWERS.ID") for s in seen[-1:])
+    page = await api.data(
+        """{ followers(codes: ["B007", "B299", "S002"], orderBy: [{code: ASC}]) {
+          items { code name rewardPoints followedAt sipPassword gender keyword } } }"""
+    )
+    b7, b299, s2 = page["followers"]["items"]
+    assert (b7["name"], b7["rewardPoints"], b7["followedAt"]) == (
+        "Người 7",
+        7.25,
+        "2026-11-08T08:00:00Z",
+    )
+    assert b7["sipPassword"] == "****et-7" and b7["gender"] is None
+    assert b7["keyword"] == "nguoi 7" and b299["rewardPoints"] == 299.25
+    assert s2["name"] is None and s2["sipPassword"] is None
