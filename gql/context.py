@@ -39,6 +39,7 @@ class Context(BaseContext):
     _session: AsyncSession | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaders: dict[Hashable, DataLoader[Any, Any]] = field(default_factory=dict)
+    plans: dict[Hashable, Any] = field(default_factory=dict)  # see gql.factory.per_field
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -93,3 +94,4 @@ class Context(BaseContext):
 
     def clear_loaders(self) -> None:
         self._loaders.clear()
+        self.plans.clear()

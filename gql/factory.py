@@ -387,13 +387,27 @@ def mutation_errors(problems: Iterable[Problem]) -> list[common.MutationError]:
 # ---------------------------------------------------------------- loaders
 
 
-def one_loader(ctx: Context, target: Resource, key: str) -> Any:
+def one_loader(
+    ctx: Context, target: Resource, key: str, columns: frozenset[str] | None = None
+) -> Any:
+    """Rows of ``target`` by ``key``; only ``columns`` (plus keys) when given, else all."""
+
     async def load(keys: list[Any]) -> list[Any]:
         async with ctx.db() as session:
-            rows = await _crud.fetch_by_keys(session, target, key, keys)
+            rows = await _crud.fetch_by_keys(session, target, key, keys, columns)
         return [rows.get(k) for k in keys]
 
-    return ctx.loader(("one", target.key, key), load)
+    return ctx.loader(("one", target.key, key, columns), load)
+
+
+def per_field(info: strawberry.Info[Context], make: Callable[[], Any]) -> Any:
+    """What ``make`` derives from this field's selection and arguments, computed once per
+    request for every parent that resolves the same field (a relation on a page of rows)."""
+    key = tuple(id(node) for node in info._raw_info.field_nodes)
+    plans = info.context.plans
+    if key not in plans:
+        plans[key] = make()
+    return plans[key]
 
 
 def many_loader(
@@ -646,7 +660,8 @@ def build(
     async def one(info: strawberry.Info[Context], code: str) -> Any:
         ctx = info.context
         ctx.caller.require(Scope.READ, "reading")
-        return await one_loader(ctx, resource, "code").load(code)
+        columns = frozenset(selected_columns(resource, info.selected_fields))
+        return await one_loader(ctx, resource, "code", columns).load(code)
 
     async def many(info: strawberry.Info[Context], **kw: Any) -> Any:
         ctx = info.context
@@ -702,20 +717,26 @@ def build(
                 before=kw["before"],
                 columns=columns,
             )
-        cursors = [win.cursor(resource, row) for row in win.rows]
+        rows = win.rows
+        # A cursor per row only when edges are read; page info needs the first and last.
+        edges = []
+        if _is_selected(fields, "edges"):
+            edges = [edge(cursor=win.cursor(resource, r), node=r) for r in rows]
+        start = edges[0].cursor if edges else (win.cursor(resource, rows[0]) if rows else None)
+        end = edges[-1].cursor if edges else (win.cursor(resource, rows[-1]) if rows else None)
 
         async def total() -> int:
             async with ctx.db() as session:
                 return await _crud.count(session, resource, spec, ctx.limits)
 
         return connection(
-            edges=[edge(cursor=c, node=r) for c, r in zip(cursors, win.rows, strict=True)],
-            nodes=win.rows,
+            edges=edges,
+            nodes=rows,
             page_info=common.PageInfo(
                 has_next_page=win.has_next,
                 has_previous_page=win.has_previous,
-                start_cursor=cursors[0] if cursors else None,
-                end_cursor=cursors[-1] if cursors else None,
+                start_cursor=start,
+                end_cursor=end,
             ),
             _count=total,
         )
@@ -945,7 +966,11 @@ def _relation_resolver(relation: Relation) -> Any:
             key = getattr(root, relation.local, None)
             if key is None:
                 return None
-            return await one_loader(info.context, get(relation.target), relation.remote).load(key)
+            target = get(relation.target)
+            columns = per_field(
+                info, lambda: frozenset(selected_columns(target, info.selected_fields))
+            )
+            return await one_loader(info.context, target, relation.remote, columns).load(key)
 
         return _resolver(to_one, [], nullable(target_ref), root=True)
 
@@ -953,7 +978,7 @@ def _relation_resolver(relation: Relation) -> Any:
     filter_ref = lazy(f"{target_name}Filter")
     order_ref = lazy(f"{target_name}OrderBy")
 
-    async def to_many(root: Any, info: strawberry.Info[Context], **kw: Any) -> Any:
+    def plan(info: strawberry.Info[Context], kw: dict[str, Any]) -> tuple[Any, int, int]:
         ctx = info.context
         target = get(relation.target)
         offset, limit = _page_args(ctx, kw["offset"], kw["limit"])
@@ -966,7 +991,10 @@ def _relation_resolver(relation: Relation) -> Any:
         fields = info.selected_fields
         columns = frozenset(selected_columns(target, _child(fields, "items")))
         with_total = _is_selected(fields, "totalCount")
-        loader = many_loader(ctx, relation, spec, columns, with_total)
+        return many_loader(ctx, relation, spec, columns, with_total), offset, limit
+
+    async def to_many(root: Any, info: strawberry.Info[Context], **kw: Any) -> Any:
+        loader, offset, limit = per_field(info, lambda: plan(info, kw))
         rows, total = await loader.load(getattr(root, relation.local))
         page_type = getattr(NAMESPACE, f"{target_name}Page")
 

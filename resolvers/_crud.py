@@ -490,16 +490,32 @@ async def _insert(session: AsyncSession, resource: Resource, rows: list[dict[str
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for values in rows:
         groups.setdefault(tuple(sorted(values)), []).append(values)
-    postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+    dialect = session.get_bind().dialect
+    postgres = dialect.name == "postgresql"
     for columns, group in groups.items():
         if not postgres or len(group) == 1:
             await session.execute(sa.insert(resource.table), group)
             continue
-        params = {f"u_{c}": [values[c] for values in group] for c in columns}
+        params = {}
+        for c in columns:
+            given = [values[c] for values in group]
+            kind = resource.table.c[c].type
+            convert = kind.bind_processor(dialect) if isinstance(kind, sa.TypeDecorator) else None
+            if convert is not None:
+                # its own conversion per value here: an array of JSON lists would otherwise
+                # be taken for a two-dimensional array
+                given = [convert(v) for v in given]
+            params[f"u_{c}"] = given
         await session.execute(_unnest_insert(resource, columns), params)
 
 
 _UNNEST: dict[tuple[str, tuple[str, ...]], sa.Insert] = {}
+
+
+def _stored(column: sa.Column[Any]) -> Any:
+    """The type a column's values have once converted (a TypeDecorator's ``impl``)."""
+    kind = column.type
+    return kind.impl_instance if isinstance(kind, sa.TypeDecorator) else kind
 
 
 def _unnest_insert(resource: Resource, columns: tuple[str, ...]) -> sa.Insert:
@@ -507,7 +523,7 @@ def _unnest_insert(resource: Resource, columns: tuple[str, ...]) -> sa.Insert:
     if found is not None:
         return found
     table = resource.table
-    arrays = [sa.bindparam(f"u_{c}", type_=postgresql.ARRAY(table.c[c].type)) for c in columns]
+    arrays = [sa.bindparam(f"u_{c}", type_=postgresql.ARRAY(_stored(table.c[c]))) for c in columns]
     source = sa.func.unnest(*arrays).table_valued(*columns).render_derived()
     statement = sa.insert(table).from_select(list(columns), sa.select(*source.c))
     if len(_UNNEST) < 256:

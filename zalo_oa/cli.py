@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -129,16 +131,24 @@ def serve(
         )
         print(first, flush=True)
     err.print(f"GraphiQL: http://{host}:{port}/graphql")
-    uvicorn.run(
-        "zalo_oa.app:serve_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        log_level=settings.log_level.lower(),
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_level": settings.log_level.lower(),
+    }
+    if workers > 1 and not sandbox:
+        # The supervisor only watches the workers: replace this process (which has imported
+        # the whole module) by a bare interpreter running uvicorn, ~100 MB less resident.
+        # glibc reads MALLOC_ARENA_MAX at start: two arenas per worker keep RSS from
+        # growing with every thread that ever allocated.
+        os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+        launch = (
+            "import json, sys, uvicorn; uvicorn.run('zalo_oa.app:serve_app', factory=True, "
+            "log_config=None, access_log=False, **json.loads(sys.argv[1]))"
+        )
+        os.execv(sys.executable, [sys.executable, "-c", launch, json.dumps(options)])
+    uvicorn.run("zalo_oa.app:serve_app", factory=True, log_config=None, access_log=False, **options)
 
 
 def start_sandbox(settings: Settings, host: str, port: int, sandbox_port: int) -> Settings:
