@@ -797,7 +797,7 @@ class Bench:
     async def workloads(self) -> None:
         p = self.params
         codes = self.facts["follower_codes_sample"]
-        codes = [*codes[:1990], "NO-SUCH-CODE"] if len(codes) > 10 else codes
+        codes = [*codes[:1990], workloads.UNKNOWN_CODE] if len(codes) > 10 else codes
         conn = await asyncpg.connect(self.url)
         limits = httpx.Limits(max_connections=4)
         async with httpx.AsyncClient(timeout=120, limits=limits) as client:

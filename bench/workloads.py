@@ -74,6 +74,9 @@ def norm_row(fields: Sequence[str], get: Callable[[str], Any]) -> tuple[Any, ...
     return tuple(None if f in SECRET else norm(f, get(f)) for f in fields)
 
 
+UNKNOWN_CODE = "NO-SUCH-CODE"  # the follower code that W4/W6 ask for and must not find
+
+
 @dataclass(frozen=True)
 class Request:
     method: str
