@@ -126,7 +126,8 @@ async def test_two_serve_processes_share_the_queue_without_double_sends(
     demo: Api, fake: SandboxControl, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     await sync_now(demo, sandbox)
-    await fake.knobs(slow_seconds=0.01)
+    # Slow enough that one sender cannot drain the queue between two polls of the other.
+    await fake.knobs(slow_seconds=0.05)
     processes = []
     holders: set[str] = set()
     try:
