@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -38,20 +39,35 @@ SWAGGER_DIR = Path(__file__).resolve().parent / "static" / "swagger"
 
 
 class BodyLimit:
-    """Refuses request bodies over ``max_body_bytes`` before they are read (413)."""
+    """Refuses request bodies over ``max_bytes`` before they are read (413), and lets only
+    ``large_at_once`` requests with a body of ``large_bytes`` or more in at a time: a bulk
+    write holds its parsed items (1,000 wide rows are tens of MB) until it commits, so the
+    others wait, unread, in front of the worker instead of all growing it at once."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, large_bytes: int = 256 * 1024, large_at_once: int = 2
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.large_bytes = large_bytes
+        self.large = asyncio.Semaphore(large_at_once)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+        size = int(length) if length is not None and length.isdigit() else 0
+        if size > self.max_bytes:
             await _too_large(self.max_bytes)(scope, receive, send)
             return
+        if size >= self.large_bytes:
+            async with self.large:
+                await self._limited(scope, receive, send)
+        else:
+            await self._limited(scope, receive, send)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
         seen = 0
 
         async def limited() -> Any:
@@ -213,7 +229,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        large_bytes=settings.large_body_bytes,
+        large_at_once=settings.large_body_concurrency,
+    )
     app.add_middleware(RequestLog)
     return app
 

@@ -77,6 +77,17 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[int, Field(gt=0, description="Larger request bodies get 413.")] = (
         10 * 1024 * 1024
     )
+    large_body_bytes: Annotated[
+        int,
+        Field(
+            gt=0,
+            description="Bodies at least this large (bulk writes) are served a few at a "
+            "time per process, so concurrent bulk requests cannot exhaust memory.",
+        ),
+    ] = 256 * 1024
+    large_body_concurrency: Annotated[
+        int, Field(gt=0, description="Large-body requests served at once per process.")
+    ] = 2
     retry_base_seconds: Annotated[
         float,
         Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -228,3 +229,65 @@ async def test_metrics_move_after_traffic(api: Api) -> None:
     ) > sample(before, "zalo_oa_http_requests_total", route="/graphql", method="POST", status="200")
     assert sample(after, "zalo_oa_graphql_operations_total", operation="Probe") >= 1
     assert "zalo_oa_queue_depth" in after and "zalo_oa_http_request_duration_seconds" in after
+
+
+async def test_a_client_that_leaves_before_its_body_is_a_499_not_a_server_error(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"100"),
+            (b"authorization", f"Bearer {api.tokens['read']}".encode()),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    with caplog.at_level(logging.INFO):
+        await api.backend.app(scope, receive, send)  # raises nothing
+    assert sent == []  # nobody to answer
+    lines = [r for r in caplog.records if r.name == "zalo_oa.request"]
+    assert lines and getattr(lines[-1], "status", None) == 499
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_large_bodies_are_served_a_few_at_a_time() -> None:
+    from zalo_oa.app import BodyLimit
+
+    inside = peak = 0
+
+    async def endpoint(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal inside, peak
+        inside += 1
+        peak = max(peak, inside)
+        await asyncio.sleep(0.05)
+        inside -= 1
+
+    limit = BodyLimit(endpoint, max_bytes=10_000, large_bytes=100, large_at_once=2)
+
+    async def call(size: int) -> None:
+        scope = {"type": "http", "headers": [(b"content-length", str(size).encode())]}
+        await limit(scope, None, None)  # type: ignore[arg-type]
+
+    await asyncio.gather(*(call(5_000) for _ in range(6)))
+    assert peak == 2
+    peak = 0
+    await asyncio.gather(*(call(99) for _ in range(6)))
+    assert peak == 6
