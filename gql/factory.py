@@ -30,6 +30,7 @@ from resolvers import _query as q
 from resolvers._resource import FieldSpec, Kind, Relation, Resource, camel, get
 from resolvers.caller import Scope
 from resolvers.errors import BadInput, Problem
+from zalo_oa.db import open_transaction
 
 # Generated classes live in this module's namespace so that string annotations between
 # resources ("OfficialAccountFilter" inside FollowerFilter) resolve lazily.
@@ -930,6 +931,7 @@ async def _bulk(
 ) -> Any:
     """Run a bulk write inside a savepoint: all or nothing unless SKIP_FAILED."""
     async with ctx.db() as session:
+        await open_transaction(session)
         savepoint = await session.begin_nested()
         result = await run(session)
         if not result.ok and policy is common.BulkErrorPolicy.ALL_OR_NOTHING:

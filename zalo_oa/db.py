@@ -79,3 +79,20 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def open_transaction(session: AsyncSession) -> None:
+    """Make sure ``session`` is inside a real database transaction before a SAVEPOINT.
+
+    pysqlite (under aiosqlite) begins a transaction only before a write statement, so a
+    SAVEPOINT issued first opens the transaction itself, and its RELEASE then commits it:
+    the request could no longer roll that work back. On SQLite this issues the BEGIN first;
+    PostgreSQL sessions are always in one.
+    """
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    if not driver.in_transaction:
+        await connection.exec_driver_sql("BEGIN")

@@ -325,3 +325,15 @@ async def test_codes_argument_is_capped(api: Api) -> None:
         {"c": [str(i) for i in range(501)]},
     )
     assert errors[0]["extensions"]["field"] == "codes"
+
+
+async def test_a_failed_operation_keeps_none_of_its_bulk_writes(api: Api) -> None:
+    """The operation owns the transaction: a bulk write's savepoint is released into it,
+    so a later error in the same operation rolls the write back too (SQLite included)."""
+    errors = await api.errors(
+        'mutation { made: createWebhooks(input: [{name: "w1"}]) { affectedCount } '
+        'bad: createApiToken(module: "", scope: READ) { token } }'
+    )
+    assert errors and errors[0]["path"] == ["bad"]
+    data = await api.data("{ webhooks { totalCount } }")
+    assert data["webhooks"]["totalCount"] == 0
