@@ -7,7 +7,8 @@ same request cannot undo a message the sender may already be sending.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, TypeVar
 
 import strawberry
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +20,9 @@ from resolvers import conversation, sender, sending
 from resolvers.caller import Scope
 
 MessageRef = lazy("Message")
+
+
+_R = TypeVar("_R")
 
 
 @strawberry.input(description="An OA message (text, image, file; a text may quote another).")
@@ -97,6 +101,11 @@ async def _send(info: strawberry.Info[Context], queue: Any, code: str | None, wa
     return row
 
 
+def _request(kind: type[_R], given: Any) -> _R:
+    """The service's request from the GraphQL input of the same field names."""
+    return kind(**{f.name: getattr(given, f.name) for f in dataclasses.fields(kind)})  # type: ignore[arg-type]
+
+
 @strawberry.type
 class SendingMutation:
     @strawberry.mutation(
@@ -107,18 +116,7 @@ class SendingMutation:
         self, info: strawberry.Info[Context], input: SendMessageInput, wait: bool = False
     ) -> MessageRef:  # type: ignore[valid-type]
         ctx = info.context
-        request = sending.OaMessage(
-            oa_code=input.oa_code,
-            follower_code=input.follower_code,
-            zalo_user_id=input.zalo_user_id,
-            type=input.type,
-            text=input.text,
-            image_url=input.image_url,
-            attachment_id=input.attachment_id,
-            file_token=input.file_token,
-            quote_message_id=input.quote_message_id,
-            code=input.code,
-        )
+        request = _request(sending.OaMessage, input)
         return await _send(
             info, lambda s: sending.queue_oa(s, ctx.caller, request), input.code, wait
         )
@@ -131,16 +129,7 @@ class SendingMutation:
         self, info: strawberry.Info[Context], input: SendZnsInput, wait: bool = False
     ) -> MessageRef:  # type: ignore[valid-type]
         ctx = info.context
-        request = sending.ZnsMessage(
-            oa_code=input.oa_code,
-            template_code=input.template_code,
-            template_id=input.template_id,
-            phone=input.phone,
-            template_data=input.template_data,
-            tracking_id=input.tracking_id,
-            development=input.development,
-            code=input.code,
-        )
+        request = _request(sending.ZnsMessage, input)
         return await _send(
             info, lambda s: sending.queue_zns(s, ctx.caller, request), input.code, wait
         )

@@ -137,7 +137,7 @@ async def eventually(
         if found:
             return found
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
+            raise AssertionError(f"condition not met within {within}s: {found!r}")
         await asyncio.sleep(every)
 
 

@@ -6,7 +6,6 @@ job) themselves, with short leases and retry delays; the behaviour is the same.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +18,7 @@ from resolvers.oa_token import TokenKeeper
 from resolvers.resources import MESSAGES
 from resolvers.sender import Sender
 from tests.conftest import Api
+from tests.flows.serving import eventually
 from tests.flows.test_authorization import authorized
 from zalo.client import ZaloClient
 from zalo.sandbox import SandboxControl, SandboxServer
@@ -110,17 +110,7 @@ async def messages(api: Api, **where: Any) -> list[Any]:
         return list((await session.execute(stmt)).all())
 
 
-async def until(check: Any, within: float = 10.0, every: float = 0.05) -> Any:
-    """Poll ``check()`` (async) until it returns something truthy."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"not within {within} s: {result!r}")
-        await asyncio.sleep(every)
+until = eventually  # the flows' poller, under the name these tests use
 
 
 async def follower_code(api: Api, zalo: str) -> str:
