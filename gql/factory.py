@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from types import ModuleType
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NamedTuple, Optional
 
 import strawberry
 from strawberry import Maybe
@@ -430,6 +430,20 @@ def many_loader(
 # ---------------------------------------------------------------- building
 
 
+@dataclass(frozen=True)
+class RowType:
+    """What each field of a generated output type reads; `gql.planner` plans on it."""
+
+    resource: Resource
+    columns: dict[str, str]  # GraphQL field name -> column read as is
+    masked: dict[str, str]  # GraphQL field name -> secret column read masked
+    relations: dict[str, Relation]  # GraphQL field name -> relation
+
+
+ROW_TYPES: dict[str, RowType] = {}  # by GraphQL type name
+PAGE_TYPES: dict[str, str] = {}  # "{T}Page" -> "T": the page type of a to-many relation
+
+
 @dataclass
 class Built:
     resource: Resource
@@ -483,6 +497,13 @@ def build(
             resolver=_relation_resolver(relation), name=camel(relation.name)
         )
     out_type = _make(t, annotations, attrs, "type")
+    ROW_TYPES[t] = RowType(
+        resource,
+        columns={spec.gql: spec.name for spec in resource.fields if not spec.secret},
+        masked={spec.gql: spec.name for spec in resource.fields if spec.secret},
+        relations={camel(r.name): r for r in resource.relations},
+    )
+    PAGE_TYPES[f"{t}Page"] = t
 
     # Filter ------------------------------------------------------------------
     f_ann: dict[str, Any] = {}
@@ -980,20 +1001,12 @@ def _relation_resolver(relation: Relation) -> Any:
     filter_ref = lazy(f"{target_name}Filter")
     order_ref = lazy(f"{target_name}OrderBy")
 
-    def plan(info: strawberry.Info[Context], kw: dict[str, Any]) -> tuple[Any, int, int]:
-        ctx = info.context
+    def plan(info: strawberry.Info[Context], kw: dict[str, Any]) -> RelationPage:
         target = get(relation.target)
-        offset, limit = _page_args(ctx, kw["offset"], kw["limit"])
-        spec = q.QuerySpec(
-            filter=None if kw["filter"] is None else to_node(target, kw["filter"]),
-            order=to_order(target, kw["order_by"]),
-            offset=offset,
-            limit=limit,
-        )
         fields = info.selected_fields
         columns = frozenset(selected_columns(target, _child(fields, "items")))
         with_total = _is_selected(fields, "totalCount")
-        return many_loader(ctx, relation, spec, columns, with_total), offset, limit
+        return relation_page(info.context, relation, kw, columns, with_total)
 
     async def to_many(root: Any, info: strawberry.Info[Context], **kw: Any) -> Any:
         loader, offset, limit = per_field(info, lambda: plan(info, kw))
@@ -1010,9 +1023,38 @@ def _relation_resolver(relation: Relation) -> Any:
         [
             ("filter", nullable(filter_ref), None),
             ("order_by", nullable(list_of(order_ref)), None),
-            ("offset", int, 0),
-            ("limit", int, 50),
+            ("offset", int, RELATION_DEFAULTS["offset"]),
+            ("limit", int, RELATION_DEFAULTS["limit"]),
         ],
         page_ref,
         root=True,
     )
+
+
+RELATION_DEFAULTS: dict[str, Any] = {"filter": None, "order_by": None, "offset": 0, "limit": 50}
+
+
+class RelationPage(NamedTuple):
+    loader: Any  # DataLoader: parent key -> (rows, total)
+    offset: int
+    limit: int
+
+
+def relation_page(
+    ctx: Context,
+    relation: Relation,
+    kw: dict[str, Any],
+    columns: frozenset[str],
+    with_total: bool,
+) -> RelationPage:
+    """The loader and page bounds of a to-many relation for its (converted) arguments."""
+    args = {**RELATION_DEFAULTS, **kw}
+    target = get(relation.target)
+    offset, limit = _page_args(ctx, args["offset"], args["limit"])
+    spec = q.QuerySpec(
+        filter=None if args["filter"] is None else to_node(target, args["filter"]),
+        order=to_order(target, args["order_by"]),
+        offset=offset,
+        limit=limit,
+    )
+    return RelationPage(many_loader(ctx, relation, spec, columns, with_total), offset, limit)

@@ -24,6 +24,7 @@ from strawberry.tools import merge_types
 
 from gql.cost import QueryCost
 from gql.errors import ErrorMapping, RequestTransaction
+from gql.planner import PlannedExecution
 from gql.scalars import SCALARS
 from gql.types import (
     api_token,
@@ -98,6 +99,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions,
         config=CONFIG,
+        execution_context_class=PlannedExecution if settings.graphql_planned else None,
     )
 
 

@@ -122,6 +122,13 @@ class Settings(BaseSettings):
         bool, Field(description="Allow schema introspection (switch off in production).")
     ] = True
     graphiql: Annotated[bool, Field(description="Serve GraphiQL at /graphql.")] = True
+    graphql_planned: Annotated[
+        bool,
+        Field(
+            description="Shape rows of generated types from a plan per selection instead of "
+            "resolving every field (gql/planner.py); off gives graphql-core's own completion."
+        ),
+    ] = True
     graphql_max_depth: Annotated[int, Field(gt=0, description="Selection depth.")] = 10
     graphql_max_aliases: Annotated[int, Field(gt=0, description="Aliases per query.")] = 15
     graphql_max_tokens: Annotated[int, Field(gt=0, description="Tokens per query.")] = 2000

@@ -1,0 +1,367 @@
+"""Planned completion of the output types `gql.factory` generates.
+
+graphql-core completes a list of objects a field at a time: for every row and every
+selected field it builds a resolve info, calls the resolver, completes the value and, for a
+relation, awaits its own future; a list gets a `gather` over its items. For the types built
+from a resource what each field does is known in advance (read a column, mask a secret,
+load a relation through the request's loaders), so `PlannedExecution` turns the selection
+on such a type into a plan, once per request and field, and shapes the rows into response
+dicts directly: a relation level at a time, one loader call (one statement) for all the
+rows of the level, leaves coerced by the same `coerce_output_value` graphql-core uses.
+
+What the plan does not know (a field added by hand, `@defer`, arguments on a column, a
+subscription) is left to graphql-core's own completion, and so is any error met while
+shaping: the standard path then runs and reports it with its path, exactly as it does
+without the planner. Plans read rows only, so running the standard path after an
+abandoned plan changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from graphql import (
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    OperationType,
+    Undefined,
+    get_nullable_type,
+    is_leaf_type,
+    is_non_null_type,
+    is_object_type,
+)
+from graphql.execution.values import get_argument_values
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.arguments import convert_arguments
+
+from gql import factory
+from models._crypto import mask
+from resolvers._resource import get
+from resolvers.errors import BadInput
+
+COLUMN, MASKED, TYPENAME, ONE, MANY = range(5)
+ITEMS, OFFSET, LIMIT, TOTAL = range(4)
+_PAGE_FIELDS = {"items": ITEMS, "offset": OFFSET, "limit": LIMIT, "totalCount": TOTAL}
+
+
+class Unplanned(Exception):
+    """The rows cannot be shaped by the plan; graphql-core completes them instead."""
+
+
+class Step(NamedTuple):
+    kind: int
+    key: str  # response key (the alias, or the field name)
+    attr: str  # column read (COLUMN, MASKED, and the local key of ONE/MANY); type name
+    coerce: Any = None  # the leaf type's coerce_output_value
+    required: bool = False  # non-null field
+    sub: Any = None  # ONE: RowPlan; MANY: PagePlan
+    load: Any = None  # ONE: DataLoader; MANY: factory.RelationPage
+
+
+class RowPlan(NamedTuple):
+    steps: tuple[Step, ...]
+    related: tuple[Step, ...]  # the ONE and MANY steps, loaded before the rows are shaped
+    columns: frozenset[str]
+
+
+class PagePlan(NamedTuple):
+    type_name: str
+    fields: tuple[tuple[int, str, RowPlan | None], ...]  # (ITEMS.., key, items plan)
+
+
+def _unwrap(t: GraphQLOutputType) -> tuple[Any, bool]:
+    return get_nullable_type(t), is_non_null_type(t)
+
+
+class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor with planned completion of generated row types."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plans: dict[tuple[str, int], tuple[Any, RowPlan | None]] = {}
+        self.planning = self.operation.operation in (OperationType.QUERY, OperationType.MUTATION)
+
+    # ------------------------------------------------------------ graphql-core hooks
+
+    def complete_list_value(
+        self,
+        return_type: Any,
+        field_details_list: Any,
+        info: GraphQLResolveInfo,
+        path: Any,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        item_type, _ = _unwrap(return_type.of_type)
+        plan = self._plan_for(item_type, field_details_list, info) if type(result) is list else None
+        if plan is None:
+            return super().complete_list_value(
+                return_type, field_details_list, info, path, result, position_context
+            )
+
+        def standard() -> Any:
+            return super(PlannedExecution, self).complete_list_value(
+                return_type, field_details_list, info, path, result, position_context
+            )
+
+        return self._shape_or(plan, result, standard)
+
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: Any,
+        info: GraphQLResolveInfo,
+        path: Any,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        plan = self._plan_for(return_type, field_details_list, info)
+        if plan is None:
+            return super().complete_object_value(
+                return_type, field_details_list, info, path, result, position_context
+            )
+
+        def standard() -> Any:
+            return super(PlannedExecution, self).complete_object_value(
+                return_type, field_details_list, info, path, result, position_context
+            )
+
+        shaped = self._shape_or(plan, [result], standard, single=True)
+        return shaped
+
+    # ------------------------------------------------------------ shaping
+
+    def _shape_or(self, plan: RowPlan, rows: list[Any], standard: Any, single: bool = False) -> Any:
+        if plan.related:
+            return self._shape_related_or(plan, rows, standard, single)
+        try:
+            shaped = _build(plan, rows, {})
+        except Exception:
+            return standard()
+        return shaped[0] if single else shaped
+
+    async def _shape_related_or(
+        self, plan: RowPlan, rows: list[Any], standard: Any, single: bool
+    ) -> Any:
+        try:
+            shaped = await self._shape(plan, rows)
+        except Exception:
+            result = standard()
+            return await result if self.is_awaitable(result) else result
+        return shaped[0] if single else shaped
+
+    async def _shape(self, plan: RowPlan, rows: list[Any]) -> list[dict[str, Any]]:
+        values: dict[str, list[Any]] = {}
+        for step in plan.related:
+            keys = [getattr(row, step.attr) for row in rows]
+            if step.kind == ONE:
+                wanted = [k for k in keys if k is not None]
+                found = dict(zip(wanted, await step.load.load_many(wanted), strict=True))
+                children = [None if k is None else found[k] for k in keys]
+                if step.required and any(c is None for c in children):
+                    raise Unplanned
+                present = [c for c in children if c is not None]
+                shaped = iter(await self._rows(step.sub, present))
+                values[step.key] = [None if c is None else next(shaped) for c in children]
+            else:
+                values[step.key] = await self._pages(step, keys)
+        return _build(plan, rows, values)
+
+    async def _rows(self, plan: RowPlan, rows: list[Any]) -> list[dict[str, Any]]:
+        return await self._shape(plan, rows) if plan.related else _build(plan, rows, {})
+
+    async def _pages(self, step: Step, keys: list[Any]) -> list[dict[str, Any]]:
+        page: factory.RelationPage = step.load
+        pages = await page.loader.load_many(keys)
+        flat = [row for rows, _ in pages for row in rows]
+        plan: PagePlan = step.sub
+        items: dict[str, list[dict[str, Any]]] = {}
+        for kind, key, sub in plan.fields:
+            if kind == ITEMS and sub is not None:
+                items[key] = await self._rows(sub, flat)
+        out: list[dict[str, Any]] = []
+        start = 0
+        for rows, total in pages:
+            end = start + len(rows)
+            shaped: dict[str, Any] = {}
+            for kind, key, _ in plan.fields:
+                if kind == ITEMS:
+                    shaped[key] = items[key][start:end]
+                elif kind == OFFSET:
+                    shaped[key] = page.offset
+                elif kind == LIMIT:
+                    shaped[key] = page.limit
+                elif kind == TOTAL:
+                    shaped[key] = total
+                else:
+                    shaped[key] = plan.type_name
+            out.append(shaped)
+            start = end
+        return out
+
+    # ------------------------------------------------------------ planning
+
+    def _plan_for(self, type_: Any, details: Any, info: GraphQLResolveInfo) -> RowPlan | None:
+        if not self.planning or not is_object_type(type_) or type_.name not in factory.ROW_TYPES:
+            return None
+        key = (type_.name, id(details))
+        found = self.plans.get(key)
+        if found is None:
+            try:
+                plan = self._row_plan(type_, details, info)
+            except (BadInput, GraphQLError):  # a relation's arguments are wrong: the
+                plan = None  # standard path reports it on the field
+            # The list is kept with its plan so that its id is not reused (as graphql-core's
+            # own memo of collected subfields does).
+            found = self.plans[key] = (details, plan)
+        return found[1]
+
+    def _row_plan(
+        self, type_: GraphQLObjectType, details: Any, info: GraphQLResolveInfo
+    ) -> RowPlan | None:
+        row = factory.ROW_TYPES.get(type_.name)
+        if row is None:
+            return None
+        grouped, defers, _ = self.collect_subfields(type_, details)
+        if defers:
+            return None
+        steps: list[Step] = []
+        for key, group in grouped.items():
+            node = group[0].node
+            name = node.name.value
+            if name == "__typename":
+                steps.append(Step(TYPENAME, key, type_.name))
+                continue
+            field_def = type_.fields.get(name)
+            if field_def is None:
+                return None
+            field_type, required = _unwrap(field_def.type)
+            if name in row.columns or name in row.masked:
+                if node.arguments or not is_leaf_type(field_type):
+                    return None
+                kind, attr = (
+                    (COLUMN, row.columns[name])
+                    if name in row.columns
+                    else (
+                        MASKED,
+                        row.masked[name],
+                    )
+                )
+                steps.append(Step(kind, key, attr, field_type.coerce_output_value, required))
+                continue
+            relation = row.relations.get(name)
+            if relation is None or not is_object_type(field_type):
+                return None
+            if relation.many:
+                many = self._page_plan(field_type, group, relation, field_def, type_, info)
+                if many is None:
+                    return None
+                steps.append(many._replace(key=key, required=required))
+                continue
+            if node.arguments:
+                return None
+            sub = self._row_plan(field_type, group, info)
+            if sub is None:
+                return None
+            target = get(relation.target)
+            loader = factory.one_loader(self.context_value, target, relation.remote, sub.columns)
+            steps.append(Step(ONE, key, relation.local, None, required, sub, loader))
+        columns = frozenset(s.attr for s in steps if s.kind in (COLUMN, MASKED))
+        related = tuple(s for s in steps if s.kind in (ONE, MANY))
+        return RowPlan(tuple(steps), related, columns)
+
+    def _page_plan(
+        self,
+        page_type: GraphQLObjectType,
+        group: Any,
+        relation: Any,
+        field_def: Any,
+        parent_type: GraphQLObjectType,
+        info: GraphQLResolveInfo,
+    ) -> Step | None:
+        if factory.PAGE_TYPES.get(page_type.name) is None:
+            return None
+        grouped, defers, _ = self.collect_subfields(page_type, group)
+        if defers:
+            return None
+        fields: list[tuple[int, str, RowPlan | None]] = []
+        columns: set[str] = set()
+        for key, sub_group in grouped.items():
+            name = sub_group[0].node.name.value
+            if name == "__typename":
+                fields.append((-1, key, None))
+                continue
+            kind = _PAGE_FIELDS.get(name)
+            if kind is None:
+                return None
+            sub = None
+            if kind == ITEMS:
+                list_type, _ = _unwrap(page_type.fields[name].type)
+                item_type, _ = _unwrap(list_type.of_type)
+                sub = self._row_plan(item_type, sub_group, info)
+                if sub is None:
+                    return None
+                columns |= sub.columns
+            fields.append((kind, key, sub))
+        node = group[0]
+        raw = get_argument_values(
+            field_def,
+            node.node,
+            self.variable_values,
+            node.fragment_variable_values,
+            self.hide_suggestions,
+        )
+        strawberry_field = field_def.extensions["strawberry-definition"]
+        strawberry_schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
+        raw_info = self.build_resolve_info(
+            field_def, [d.node for d in group], parent_type, info.path
+        )
+        kw = convert_arguments(
+            raw,
+            strawberry_field.arguments,
+            scalar_registry=strawberry_schema.schema_converter.scalar_registry,
+            config=strawberry_schema.config,
+            info=strawberry_schema.config.info_class(_raw_info=raw_info, _field=strawberry_field),
+        )
+        page = factory.relation_page(
+            self.context_value,
+            relation,
+            kw,
+            frozenset(columns),
+            any(kind == TOTAL for kind, _, _ in fields),
+        )
+        return Step(
+            MANY, "", relation.local, None, False, PagePlan(page_type.name, tuple(fields)), page
+        )
+
+
+def _build(plan: RowPlan, rows: list[Any], values: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The response dicts of ``rows``; relation values come shaped in ``values``."""
+    out: list[dict[str, Any]] = []
+    steps = plan.steps
+    for i, row in enumerate(rows):
+        shaped: dict[str, Any] = {}
+        for kind, key, attr, coerce, required, _, _ in steps:
+            if kind == COLUMN:
+                value = getattr(row, attr)
+            elif kind == MASKED:
+                value = mask(getattr(row, attr, None))
+            elif kind == TYPENAME:
+                shaped[key] = attr
+                continue
+            else:
+                shaped[key] = values[key][i]
+                continue
+            if value is None:
+                if required:
+                    raise Unplanned
+                shaped[key] = None
+                continue
+            value = coerce(value)
+            if value is None or value is Undefined:
+                raise Unplanned
+            shaped[key] = value
+        out.append(shaped)
+    return out

@@ -1,0 +1,261 @@
+"""Planned completion (gql/planner.py) answers exactly what graphql-core's own completion
+answers: the same documents run through the app and through a twin app with
+``graphql_planned=False`` on the same database, and the bodies must be equal, key order
+included. The twin proves the plan changes nothing; a count of planned shapings proves the
+plan ran at all."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from gql import planner
+from tests.conftest import Api
+from tests.factories import insert, oa
+from zalo_oa.app import create_app
+
+ROW = """
+fragment Contact on Follower { phone email }
+query($skip: Boolean!, $limit: Int!) {
+  followers(limit: $limit, orderBy: [{id: ASC}]) {
+    totalCount offset limit __typename
+    items {
+      __typename id code name creditPoints gender followedAt isDeleted
+      who: name
+      ...Contact
+      ... on Follower { address }
+      sipPassword
+      age: zalo @skip(if: $skip)
+      kept: zalo @include(if: $skip)
+    }
+  }
+}
+"""
+
+NESTED = """
+query($n: Int!) {
+  followers(limit: 50, orderBy: [{id: ASC}]) {
+    items {
+      code
+      zaloOa { __typename code name appSecret isEnabled lastRefreshed }
+      recent: messages(limit: $n, orderBy: [{id: DESC}]) {
+        __typename totalCount offset limit items { code text attachments created }
+      }
+      second: messages(limit: 2, offset: 1, filter: {text: {contains: "1"}}) {
+        items { code text }
+        totalCount
+      }
+      messages(limit: 1) { items { follower { code zaloOa { name } } } }
+    }
+  }
+}
+"""
+
+ONE = """
+query($code: String!) {
+  follower(code: $code) {
+    code name sipPassword
+    zaloOa { name }
+    messages(limit: 3) { totalCount items { text zaloOa { code } } }
+  }
+}
+"""
+
+CONNECTION = """
+query($after: String) {
+  followersConnection(first: 4, after: $after, orderBy: [{name: ASC}]) {
+    totalCount
+    pageInfo { hasNextPage endCursor startCursor }
+    nodes { code name zaloOa { code } }
+    edges { cursor node { code } }
+  }
+}
+"""
+
+OAS = """
+{
+  officialAccounts(orderBy: [{code: ASC}]) {
+    items {
+      code name oaSecretKey accessToken
+      followers(limit: 3, orderBy: [{name: DESC}]) { totalCount items { name } }
+    }
+  }
+}
+"""
+
+OUT_OF_BOUNDS = """
+{ followers(limit: 2) { items { code messages(limit: 100000) { items { code } } } } }
+"""
+
+CREATE = """
+mutation($items: [FollowerCreate!]!) {
+  createFollowers(input: $items) {
+    affectedCount
+    items { code name zaloOa { name } messages { totalCount } }
+    errors { field message }
+  }
+}
+"""
+
+
+async def _seed(api: Api) -> None:
+    db = api.backend.database
+    await oa(db, "OA1", app_secret="s3cr3t-value", oa_secret_key="k3y-value", is_enabled=True)
+    await oa(db, "OA2")
+    await insert(
+        db,
+        "followers",
+        [
+            {
+                "code": f"F{i:02d}",
+                "zalo_oa": ("OA1", "OA2", None)[i % 3],
+                "name": f"Nguyễn Văn {chr(65 + i)}",
+                "phone": None if i % 4 else f"09{i:08d}",
+                "credit_points": i * 1.5 if i % 2 else None,
+                "sip_password": "sip-secret" if i % 5 == 0 else None,
+                "zalo": f"U{i}",
+            }
+            for i in range(12)
+        ],
+    )
+    await insert(
+        db,
+        "messages",
+        [
+            {
+                "code": f"M{f:02d}-{m}",
+                "zalo_oa": ("OA1", "OA2", None)[f % 3],
+                "follower": f"F{f:02d}",
+                "text": f"text {m}",
+                "direction": "in",
+                "attachments": [{"type": "image", "n": m}] if m % 2 else None,
+            }
+            for f in range(0, 12, 2)
+            for m in range(f % 5)
+        ],
+    )
+
+
+@pytest.fixture
+async def twin(api: Api) -> AsyncIterator[httpx.AsyncClient]:
+    """The same app on the same database, with graphql-core's own completion."""
+    settings = api.backend.settings.model_copy(update={"graphql_planned": False})
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+    await app.state.database.dispose()
+
+
+async def _both(
+    api: Api, twin: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None
+) -> tuple[Any, Any]:
+    headers = {"Authorization": f"Bearer {api.tokens['admin']}"}
+    payload = {"query": query, "variables": variables or {}}
+    planned = await api.client.post("/graphql", json=payload, headers=headers)
+    standard = await twin.post("/graphql", json=payload, headers=headers)
+    # Pairs keep the key order: a response is compared as the client reads it.
+    return (
+        json.loads(planned.text, object_pairs_hook=list),
+        json.loads(standard.text, object_pairs_hook=list),
+    )
+
+
+@pytest.fixture
+def shaped(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """(rows, relations) of every shaping the plan made (wraps the planner's row builder)."""
+    counts: list[tuple[int, int]] = []
+    build = planner._build
+
+    def counting(plan: Any, rows: list[Any], values: Any) -> Any:
+        counts.append((len(rows), len(plan.related)))
+        return build(plan, rows, values)
+
+    monkeypatch.setattr(planner, "_build", counting)
+    return counts
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        (ROW, {"skip": True, "limit": 50}),
+        (ROW, {"skip": False, "limit": 5}),
+        (NESTED, {"n": 3}),
+        (ONE, {"code": "F00"}),
+        (ONE, {"code": "F04"}),
+        (ONE, {"code": "nobody"}),
+        (CONNECTION, {"after": None}),
+        (OAS, None),
+    ],
+    ids=["row-skip", "row-include", "nested", "one", "one-no-oa", "one-missing", "keyset", "oas"],
+)
+async def test_planned_answers_equal_graphql_cores(
+    api: Api,
+    twin: httpx.AsyncClient,
+    shaped: list[tuple[int, int]],
+    query: str,
+    variables: dict[str, Any] | None,
+) -> None:
+    await _seed(api)
+    shaped.clear()
+    planned, standard = await _both(api, twin, query, variables)
+    assert planned == standard
+    assert "errors" not in dict(planned), planned
+    # The plan ran, relations included (no row: nothing to shape).
+    missing = variables is not None and variables.get("code") == "nobody"
+    assert bool(shaped) is not missing, shaped
+    if query in (NESTED, ONE, OAS, CONNECTION) and not missing:
+        assert any(related for _, related in shaped), shaped
+
+
+async def test_secrets_stay_masked_when_planned(api: Api, shaped: list[tuple[int, int]]) -> None:
+    await _seed(api)
+    data = await api.data(OAS)
+    first = data["officialAccounts"]["items"][0]
+    assert first["oaSecretKey"] != "k3y-value" and first["oaSecretKey"].endswith("alue")
+    assert "s3cr3t" not in json.dumps(data)
+    assert shaped
+
+
+async def test_errors_fall_back_to_the_standard_path(
+    api: Api, twin: httpx.AsyncClient, shaped: list[tuple[int, int]]
+) -> None:
+    await _seed(api)
+    planned, standard = await _both(api, twin, OUT_OF_BOUNDS)
+    assert planned == standard
+    errors = dict(planned)["errors"]
+    assert errors and "limit" in json.dumps(errors)
+
+
+async def test_mutation_payload_rows_are_planned(
+    api: Api, twin: httpx.AsyncClient, shaped: list[tuple[int, int]]
+) -> None:
+    await _seed(api)
+    items = [{"code": "NEW1", "name": "Trần Thị Ánh", "zaloOaCode": "OA1"}]
+    headers = {"Authorization": f"Bearer {api.tokens['admin']}"}
+    response = await api.client.post(
+        "/graphql", json={"query": CREATE, "variables": {"items": items}}, headers=headers
+    )
+    body = response.json()
+    assert "errors" not in body, body
+    created = body["data"]["createFollowers"]
+    assert created["items"] == [
+        {
+            "code": "NEW1",
+            "name": "Trần Thị Ánh",
+            "zaloOa": {"name": "Shop OA1"},
+            "messages": {"totalCount": 0},
+        }
+    ]
+    assert shaped
+    # The twin creates its own row; both payloads must have the same shape.
+    items[0]["code"] = "NEW2"
+    standard = await twin.post(
+        "/graphql", json={"query": CREATE, "variables": {"items": items}}, headers=headers
+    )
+    twin_items = standard.json()["data"]["createFollowers"]["items"]
+    assert twin_items == [{**created["items"][0], "code": "NEW2"}]
