@@ -7,6 +7,7 @@ request (or the task) that owns the session decides. Per-resource differences co
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -166,9 +167,30 @@ async def fetch_by_keys(
     """Rows whose ``key`` column is in ``values`` (one statement), keyed by that column."""
     if not values:
         return {}
-    cols = _columns(resource, None if columns is None else {*columns, key})
-    stmt = sa.select(*cols).where(resource.table.c[key].in_(list(set(values))))
-    return {row._mapping[key]: row for row in (await session.execute(stmt)).all()}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    wanted = None if columns is None else frozenset({*columns, key})
+    stmt = _by_keys(resource.key, key, wanted, postgres)
+    rows = (await session.execute(stmt, {"keys": list(set(values))})).all()
+    return {row._mapping[key]: row for row in rows}
+
+
+def _in_keys(column: sa.Column[Any], postgres: bool) -> sa.ColumnElement[bool]:
+    """``column`` among the ``keys`` parameter: ``= ANY(array)`` on PostgreSQL (one
+    parameter, one prepared statement whatever the count), an expanding IN elsewhere."""
+    if postgres and not isinstance(column.type, sa.TypeDecorator):
+        array = sa.bindparam("keys", type_=postgresql.ARRAY(column.type))
+        return column == sa.any_(array)
+    return column.in_(sa.bindparam("keys", expanding=True))
+
+
+@functools.lru_cache(maxsize=512)
+def _by_keys(
+    resource_key: str, key: str, columns: frozenset[str] | None, postgres: bool
+) -> sa.Select[Any]:
+    """The statement of `fetch_by_keys`, built once per shape: its cache key and column
+    set are then computed once, not on every request."""
+    resource = get(resource_key)
+    return sa.select(*_columns(resource, columns)).where(_in_keys(resource.table.c[key], postgres))
 
 
 async def fetch_children(
@@ -184,25 +206,18 @@ async def fetch_children(
     """A page of children for every parent in one statement (window functions)."""
     table = resource.table
     partition = table.c[key]
-    ordering = q.order_clauses(resource, table, q.effective_order(spec.order))
-    extras: list[Any] = [
-        sa.func.row_number().over(partition_by=partition, order_by=ordering).label("_rn")
-    ]
-    if with_total:
-        extras.append(sa.func.count().over(partition_by=partition).label("_total"))
-    inner = sa.select(*_columns(resource, None if columns is None else {*columns, key}), *extras)
-    where = q.where_clause(resource, table, spec, limits)
-    inner = inner.where(partition.in_(list(set(parents))))
-    if where is not None:
-        inner = inner.where(where)
-    sub = inner.subquery()
-    stmt = (
-        sa.select(sub)
-        .where(sub.c._rn > spec.offset, sub.c._rn <= spec.offset + spec.limit)
-        .order_by(sub.c[key], sub.c._rn)
-    )
+    postgres = session.get_bind().dialect.name == "postgresql"
+    wanted = None if columns is None else frozenset({*columns, key})
+    shape = (resource.key, key, repr(spec), limits, wanted, with_total, postgres)
+    stmt = _CHILDREN.get(shape)
+    if stmt is None:
+        if len(_CHILDREN) >= _CHILDREN_CACHE:
+            del _CHILDREN[next(iter(_CHILDREN))]
+        stmt = _CHILDREN[shape] = _children(
+            resource, key, spec, limits, wanted, with_total, postgres
+        )
     out: dict[Any, tuple[list[Row[Any]], int]] = {p: ([], 0) for p in parents}
-    for row in (await session.execute(stmt)).all():
+    for row in (await session.execute(stmt, {"keys": list(set(parents))})).all():
         parent = row._mapping[key]
         rows, _ = out[parent]
         rows.append(row)
@@ -211,12 +226,50 @@ async def fetch_children(
         # Parents whose page is empty but have children before the offset still need a total.
         missing = [p for p, (rows, _) in out.items() if not rows]
         if missing and spec.offset:
+            where = q.where_clause(resource, table, spec, limits)
             totals = sa.select(partition, sa.func.count()).where(partition.in_(missing))
             if where is not None:
                 totals = totals.where(where)
             for parent, n in (await session.execute(totals.group_by(partition))).all():
                 out[parent] = ([], int(n))
     return out
+
+
+# Statements of `fetch_children` by shape (the spec by its repr, which identifies it, as
+# the relation loaders' keys do); the oldest goes first once the cache is full.
+_CHILDREN: dict[tuple[Any, ...], sa.Select[Any]] = {}
+_CHILDREN_CACHE = 256
+
+
+def _children(
+    resource: Resource,
+    key: str,
+    spec: q.QuerySpec,
+    limits: q.Limits,
+    columns: frozenset[str] | None,
+    with_total: bool,
+    postgres: bool,
+) -> sa.Select[Any]:
+    """The statement of `fetch_children`; the parents are its ``keys`` parameter, so every
+    request with the same relation arguments reuses it (and its cache key)."""
+    table = resource.table
+    partition = table.c[key]
+    ordering = q.order_clauses(resource, table, q.effective_order(spec.order))
+    extras: list[Any] = [
+        sa.func.row_number().over(partition_by=partition, order_by=ordering).label("_rn")
+    ]
+    if with_total:
+        extras.append(sa.func.count().over(partition_by=partition).label("_total"))
+    inner = sa.select(*_columns(resource, columns), *extras).where(_in_keys(partition, postgres))
+    where = q.where_clause(resource, table, spec, limits)
+    if where is not None:
+        inner = inner.where(where)
+    sub = inner.subquery()
+    return (
+        sa.select(sub)
+        .where(sub.c._rn > spec.offset, sub.c._rn <= spec.offset + spec.limit)
+        .order_by(sub.c[key], sub.c._rn)
+    )
 
 
 # ---------------------------------------------------------------- writes
