@@ -319,8 +319,15 @@ def effective_order(spec_order: Sequence[Order]) -> list[Order]:
     return [*order, tail]
 
 
+def _may_be_null(expr: Any) -> bool:
+    """False for a NOT NULL column (the primary key, say); a relation's value may be null."""
+    return not isinstance(expr, sa.Column) or bool(expr.nullable)
+
+
 def _sorted(expr: Any, order: Order) -> Any:
     clause = expr.asc() if order.direction is Direction.ASC else expr.desc()
+    if not _may_be_null(expr):
+        return clause  # no NULLS clause: an index serves either direction
     return clause.nulls_first() if order.effective_nulls_first else clause.nulls_last()
 
 
@@ -383,7 +390,9 @@ def _after(expr: Any, order: Order, value: Any) -> ColumnElement[bool]:
     if value is None:
         return expr.is_not(None) if order.effective_nulls_first else sa.false()
     beyond = expr > value if ascending else expr < value
-    return sa.or_(beyond, expr.is_(None)) if not order.effective_nulls_first else beyond
+    if order.effective_nulls_first or not _may_be_null(expr):
+        return beyond  # a plain range: the index seeks to it instead of scanning from the start
+    return sa.or_(beyond, expr.is_(None))
 
 
 def seek_condition(exprs: Sequence[Any], order: Sequence[Order], values: Sequence[Any]) -> Any:

@@ -115,6 +115,20 @@ async def test_body_over_the_cap_is_413(api: Api) -> None:
     assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
+@pytest.mark.parametrize("raw", [b"{not json", b"[1,", b"\xff\xfe"], ids=repr)
+async def test_graphql_body_that_is_not_json_is_400(api: Api, raw: bytes) -> None:
+    response = await api.client.post(
+        "/graphql",
+        content=raw,
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {api.tokens['admin']}",
+        },
+    )
+    assert response.status_code == 400, response.text
+    assert "JSON" in response.text
+
+
 async def test_depth_and_alias_limits(api: Api) -> None:
     deep = (
         "{ followers { items { zaloOa { followers { items { zaloOa { followers { items { "

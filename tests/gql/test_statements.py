@@ -114,3 +114,21 @@ async def test_bulk_create_is_one_insert_per_column_set(api: Api) -> None:
     assert b7["sipPassword"] == "****et-7" and b7["gender"] is None
     assert b7["keyword"] == "nguoi 7" and b299["rewardPoints"] == 299.25
     assert s2["name"] is None and s2["sipPassword"] is None
+
+
+async def test_keyset_on_the_primary_key_is_a_plain_range(api: Api) -> None:
+    """``id`` is NOT NULL: the seek is ``id > $1`` (an index range), with no ``OR id IS NULL``
+    branch and no NULLS clause that would make the database scan from the first row."""
+    db = api.backend.database
+    await oa(db, "OA1")
+    await insert(db, "followers", [{"code": f"F{i}", "zalo_oa": "OA1"} for i in range(5)])
+    query = """query($after: String) { followersConnection(first: 2, after: $after) {
+      pageInfo { endCursor } nodes { code } } }"""
+    first = await api.data(query, {"after": None})
+    with api.statements.counting() as seen:
+        second = await api.data(
+            query, {"after": first["followersConnection"]["pageInfo"]["endCursor"]}
+        )
+    assert [n["code"] for n in second["followersConnection"]["nodes"]] == ["F2", "F3"]
+    (sql,) = [s for s in seen if "FROM followers" in s]
+    assert "followers.id >" in sql and "IS NULL" not in sql and "NULLS" not in sql, sql
