@@ -18,6 +18,7 @@ abandoned plan changes nothing.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, NamedTuple
 
 from graphql import (
@@ -94,19 +95,18 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         result: Any,
         position_context: Any,
     ) -> Any:
+        standard = partial(
+            super().complete_list_value,
+            return_type,
+            field_details_list,
+            info,
+            path,
+            result,
+            position_context,
+        )
         item_type, _ = _unwrap(return_type.of_type)
         plan = self._plan_for(item_type, field_details_list, info) if type(result) is list else None
-        if plan is None:
-            return super().complete_list_value(
-                return_type, field_details_list, info, path, result, position_context
-            )
-
-        def standard() -> Any:
-            return super(PlannedExecution, self).complete_list_value(
-                return_type, field_details_list, info, path, result, position_context
-            )
-
-        return self._shape_or(plan, result, standard)
+        return standard() if plan is None else self._shape_or(plan, result, standard)
 
     def complete_object_value(
         self,
@@ -117,19 +117,17 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         result: Any,
         position_context: Any,
     ) -> Any:
+        standard = partial(
+            super().complete_object_value,
+            return_type,
+            field_details_list,
+            info,
+            path,
+            result,
+            position_context,
+        )
         plan = self._plan_for(return_type, field_details_list, info)
-        if plan is None:
-            return super().complete_object_value(
-                return_type, field_details_list, info, path, result, position_context
-            )
-
-        def standard() -> Any:
-            return super(PlannedExecution, self).complete_object_value(
-                return_type, field_details_list, info, path, result, position_context
-            )
-
-        shaped = self._shape_or(plan, [result], standard, single=True)
-        return shaped
+        return standard() if plan is None else self._shape_or(plan, [result], standard, True)
 
     # ------------------------------------------------------------ shaping
 
