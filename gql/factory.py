@@ -434,7 +434,6 @@ def many_loader(
 class RowType:
     """What each field of a generated output type reads; `gql.planner` plans on it."""
 
-    resource: Resource
     columns: dict[str, str]  # GraphQL field name -> column read as is
     masked: dict[str, str]  # GraphQL field name -> secret column read masked
     relations: dict[str, Relation]  # GraphQL field name -> relation
@@ -498,7 +497,6 @@ def build(
         )
     out_type = _make(t, annotations, attrs, "type")
     ROW_TYPES[t] = RowType(
-        resource,
         columns={spec.gql: spec.name for spec in resource.fields if not spec.secret},
         masked={spec.gql: spec.name for spec in resource.fields if spec.secret},
         relations={camel(r.name): r for r in resource.relations},

@@ -167,11 +167,14 @@ async def fetch_by_keys(
     """Rows whose ``key`` column is in ``values`` (one statement), keyed by that column."""
     if not values:
         return {}
-    postgres = session.get_bind().dialect.name == "postgresql"
     wanted = None if columns is None else frozenset({*columns, key})
-    stmt = _by_keys(resource.key, key, wanted, postgres)
+    stmt = _by_keys(resource.key, key, wanted, _on_postgres(session))
     rows = (await session.execute(stmt, {"keys": list(set(values))})).all()
     return {row._mapping[key]: row for row in rows}
+
+
+def _on_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def _in_keys(column: sa.Column[Any], postgres: bool) -> sa.ColumnElement[bool]:
@@ -206,16 +209,10 @@ async def fetch_children(
     """A page of children for every parent in one statement (window functions)."""
     table = resource.table
     partition = table.c[key]
-    postgres = session.get_bind().dialect.name == "postgresql"
     wanted = None if columns is None else frozenset({*columns, key})
-    shape = (resource.key, key, repr(spec), limits, wanted, with_total, postgres)
-    stmt = _CHILDREN.get(shape)
-    if stmt is None:
-        if len(_CHILDREN) >= _CHILDREN_CACHE:
-            del _CHILDREN[next(iter(_CHILDREN))]
-        stmt = _CHILDREN[shape] = _children(
-            resource, key, spec, limits, wanted, with_total, postgres
-        )
+    stmt = _children(
+        resource.key, key, _ByRepr(spec), limits, wanted, with_total, _on_postgres(session)
+    )
     out: dict[Any, tuple[list[Row[Any]], int]] = {p: ([], 0) for p in parents}
     for row in (await session.execute(stmt, {"keys": list(set(parents))})).all():
         parent = row._mapping[key]
@@ -235,16 +232,28 @@ async def fetch_children(
     return out
 
 
-# Statements of `fetch_children` by shape (the spec by its repr, which identifies it, as
-# the relation loaders' keys do); the oldest goes first once the cache is full.
-_CHILDREN: dict[tuple[Any, ...], sa.Select[Any]] = {}
-_CHILDREN_CACHE = 256
+class _ByRepr:
+    """A query spec as a cache key: a `QuerySpec` is a mutable dataclass, and its repr is
+    what identifies it (as in the relation loaders' keys)."""
+
+    __slots__ = ("key", "spec")
+
+    def __init__(self, spec: q.QuerySpec) -> None:
+        self.spec = spec
+        self.key = repr(spec)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _ByRepr) and other.key == self.key
 
 
+@functools.lru_cache(maxsize=256)
 def _children(
-    resource: Resource,
+    resource_key: str,
     key: str,
-    spec: q.QuerySpec,
+    by_repr: _ByRepr,
     limits: q.Limits,
     columns: frozenset[str] | None,
     with_total: bool,
@@ -252,6 +261,7 @@ def _children(
 ) -> sa.Select[Any]:
     """The statement of `fetch_children`; the parents are its ``keys`` parameter, so every
     request with the same relation arguments reuses it (and its cache key)."""
+    resource, spec = get(resource_key), by_repr.spec
     table = resource.table
     partition = table.c[key]
     ordering = q.order_clauses(resource, table, q.effective_order(spec.order))
@@ -544,7 +554,7 @@ async def _insert(session: AsyncSession, resource: Resource, rows: list[dict[str
     for values in rows:
         groups.setdefault(tuple(sorted(values)), []).append(values)
     dialect = session.get_bind().dialect
-    postgres = dialect.name == "postgresql"
+    postgres = _on_postgres(session)
     for columns, group in groups.items():
         if not postgres or len(group) == 1:
             await session.execute(sa.insert(resource.table), group)

@@ -132,3 +132,26 @@ async def test_keyset_on_the_primary_key_is_a_plain_range(api: Api) -> None:
     assert [n["code"] for n in second["followersConnection"]["nodes"]] == ["F2", "F3"]
     (sql,) = [s for s in seen if "FROM followers" in s]
     assert "followers.id >" in sql and "IS NULL" not in sql and "NULLS" not in sql, sql
+
+
+async def test_relation_statements_are_reused_per_arguments_not_across_them(api: Api) -> None:
+    """Relation-page statements are cached by shape: the same arguments share one, and a
+    different filter value must never be answered by another value's statement."""
+    db = api.backend.database
+    await oa(db, "OA1")
+    await insert(db, "followers", [{"code": "F1", "zalo_oa": "OA1"}])
+    await insert(
+        db,
+        "messages",
+        [
+            {"code": f"M{t}", "zalo_oa": "OA1", "follower": "F1", "text": t, "direction": "in"}
+            for t in ("apple", "banana", "cherry")
+        ],
+    )
+    query = """query($t: String!) { followers { items {
+      messages(filter: {text: {contains: $t}}) { totalCount items { text } } } } }"""
+    for needle, expected in [("an", ["banana"]), ("e", ["apple", "cherry"]), ("an", ["banana"])]:
+        data = await api.data(query, {"t": needle})
+        page = data["followers"]["items"][0]["messages"]
+        assert [m["text"] for m in page["items"]] == expected, needle
+        assert page["totalCount"] == len(expected)
