@@ -59,6 +59,12 @@ class Step(NamedTuple):
     required: bool = False  # non-null field
     sub: Any = None  # ONE: RowPlan; MANY: PagePlan
     load: Any = None  # ONE: DataLoader; MANY: factory.RelationPage
+    plain: type | None = None  # COLUMN: values of exactly this type are their own output
+
+
+# graphql-core's String, ID and Boolean serialize a str (a bool) as itself: such a value
+# needs no call (most of a wide row's values are strings).
+_PLAIN: dict[str, type] = {"String": str, "ID": str, "Boolean": bool}
 
 
 class RowPlan(NamedTuple):
@@ -247,7 +253,9 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
                         row.masked[name],
                     )
                 )
-                steps.append(Step(kind, key, attr, field_type.coerce_output_value, required))
+                plain = _PLAIN.get(field_type.name) if kind == COLUMN else None
+                coerce = field_type.coerce_output_value
+                steps.append(Step(kind, key, attr, coerce, required, plain=plain))
                 continue
             relation = row.relations.get(name)
             if relation is None or not is_object_type(field_type):
@@ -341,9 +349,12 @@ def _build(plan: RowPlan, rows: list[Any], values: dict[str, list[Any]]) -> list
     steps = plan.steps
     for i, row in enumerate(rows):
         shaped: dict[str, Any] = {}
-        for kind, key, attr, coerce, required, _, _ in steps:
+        for kind, key, attr, coerce, required, _, _, plain in steps:
             if kind == COLUMN:
                 value = getattr(row, attr)
+                if type(value) is plain:
+                    shaped[key] = value
+                    continue
             elif kind == MASKED:
                 value = mask(getattr(row, attr, None))
             elif kind == TYPENAME:

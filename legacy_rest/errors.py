@@ -1,6 +1,6 @@
 """The one mapping from GraphQL errors (and bulk payload errors) to REST errors (SPEC §5).
 
-Every failure of a REST request becomes a `RestError`; `RestRoute` renders it as
+Every failure of a REST request becomes a `RestError`; `routes.guarded` renders it as
 ``{"error": {"code", "message", "details": [{"index", "field", "message"}]}}`` with the HTTP
 status of its code, and field names translated back to their REST form.
 """

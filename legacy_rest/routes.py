@@ -11,10 +11,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.routing import APIRoute
 from starlette.responses import Response
+from starlette.routing import Route
 
-from gql.context import Context
 from legacy_rest import body, values
 from legacy_rest.documents import Operation, document
 from legacy_rest.errors import (
@@ -28,7 +27,7 @@ from legacy_rest.errors import (
 from legacy_rest.errors import internal as internal_error
 from legacy_rest.params import DELETE_MANY, DELETE_ONE, LIST, ONE, WRITE, Accepts, Parsed, parse
 from resolvers._resource import Resource, all_resources
-from zalo_oa.auth import resolve_caller
+from zalo_oa.auth import request_context
 
 log = logging.getLogger("zalo_oa.rest")
 PREFIX = "/v4/zalo-oa"
@@ -36,26 +35,23 @@ PREFIX = "/v4/zalo-oa"
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-class RestRoute(APIRoute):
+def guarded(handler: Handler) -> Handler:
     """Renders every failure of a REST handler through the one error mapping."""
 
-    def get_route_handler(self) -> Handler:
-        handler = super().get_route_handler()
+    async def guarded(request: Request) -> Response:
+        # Read the body first, outside the catch-all: the body-size middleware signals
+        # 413 by an exception raised from inside this read.
+        await request.body()
+        try:
+            return await handler(request)
+        except RestError as exc:
+            return exc.response()
+        except Exception:
+            request_id = getattr(request.state, "request_id", None) or "-"
+            log.exception("unexpected error in %s %s", request.method, request.url.path)
+            return internal_error(request_id).response()
 
-        async def guarded(request: Request) -> Response:
-            # Read the body first, outside the catch-all: the body-size middleware signals
-            # 413 by an exception raised from inside this read.
-            await request.body()
-            try:
-                return await handler(request)
-            except RestError as exc:
-                return exc.response()
-            except Exception:
-                request_id = getattr(request.state, "request_id", None) or "-"
-                log.exception("unexpected error in %s %s", request.method, request.url.path)
-                return internal_error(request_id).response()
-
-        return guarded
+    return guarded
 
 
 class Call:
@@ -71,15 +67,11 @@ class Call:
 
     async def run(self, operation: Operation, variables: dict[str, Any]) -> Any:
         state = self.request.app.state
-        # Built as the GraphQL route's context getter builds it (zalo_oa.app).
-        context = Context(
-            database=state.database,
-            settings=state.settings,
-            services=getattr(state, "services", None),
-        )
-        context.request_id = getattr(self.request.state, "request_id", context.request_id)
-        await resolve_caller(
-            state.database, context, self.request.headers.get("authorization"), self.params.token
+        context = await request_context(
+            state,
+            getattr(self.request.state, "request_id", None),
+            self.request.headers.get("authorization"),
+            self.params.token,
         )
         query = document(self.resource.key, operation, self.params.fields)
         result = await state.schema.execute(query, variable_values=variables, context_value=context)
@@ -170,16 +162,21 @@ def _handlers(resource: Resource) -> dict[tuple[str, str], Handler]:
 
 
 def build_router() -> APIRouter:
-    """The REST shim for every declared resource (described by `legacy_rest.openapi`)."""
-    router = APIRouter(route_class=RestRoute)
+    """The REST shim for every declared resource (described by `legacy_rest.openapi`).
+
+    Plain Starlette routes: a handler takes the request and nothing else, so FastAPI's
+    dependency solving and response validation would only add work to every call."""
+    router = APIRouter()
     for resource in all_resources():
         base = f"{PREFIX}/{resource.rest_path}"
         for (method, suffix), handler in _handlers(resource).items():
-            router.add_api_route(
-                base + suffix,
-                handler,
-                methods=[method],
-                name=f"{resource.key}:{method.lower()}{suffix and ':one'}",
-                include_in_schema=False,  # described by legacy_rest.openapi instead
+            router.routes.append(
+                Route(
+                    base + suffix,
+                    guarded(handler),
+                    methods=[method],
+                    name=f"{resource.key}:{method.lower()}{suffix and ':one'}",
+                    include_in_schema=False,  # described by legacy_rest.openapi instead
+                )
             )
     return router

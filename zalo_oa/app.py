@@ -23,12 +23,13 @@ from strawberry.types.unset import UNSET, UnsetType
 from gql import scalars
 from gql.context import Context
 from gql.graphiql import STATIC_DIR, graphiql_html
+from gql.http import GraphQLPost
 from gql.schema import create_schema
 from legacy_rest import build_router, openapi_generator
 from legacy_rest import errors as rest_errors
 from resolvers import token as tokens
 from zalo_oa import hooks, keys, logs, metrics, migrate, oauth_page, workers
-from zalo_oa.auth import resolve_caller
+from zalo_oa.auth import request_context, resolve_caller
 from zalo_oa.db import Database
 from zalo_oa.logs import RequestLog
 from zalo_oa.services import Services
@@ -160,15 +161,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def get_context(request: Request = None, websocket: WebSocket = None) -> Context:  # type: ignore[assignment]
         connection = request if request is not None else websocket
         assert connection is not None
-        context = Context(database=database, settings=settings, services=services)
-        context.request_id = getattr(connection.state, "request_id", context.request_id)
-        await resolve_caller(
-            database,
-            context,
+        return await request_context(
+            app.state,
+            getattr(connection.state, "request_id", None),
             connection.headers.get("authorization"),
             connection.query_params.get("token"),
         )
-        return context
 
     schema = create_schema(settings)
     app.state.schema = schema
@@ -219,7 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with database.engine.connect() as connection:
                 await connection.execute(sa.text("SELECT 1"))
             checks["database"] = "ok"
-            current = await migrate.is_current(database.engine, settings)
+            current = await migrate.is_current(database.engine)
             checks["migrations"] = "ok" if current else "out of date"
         except Exception as exc:  # a probe reports, it does not raise
             checks.setdefault("database", f"unreachable: {type(exc).__name__}")
@@ -233,6 +231,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
+    if settings.graphql_lean_post:
+        app.add_middleware(GraphQLPost, schema=schema)  # innermost: see gql.http
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

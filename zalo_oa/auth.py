@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gql.context import Context
 from resolvers import token as tokens
 from zalo_oa.db import Database
@@ -34,3 +36,20 @@ async def resolve_caller(
     if caller is None:
         context.auth_error = "the API token is unknown or revoked"
     context.caller_ = caller
+
+
+async def request_context(
+    app_state: Any, request_id: str | None, header: str | None, query: str | None
+) -> Context:
+    """The GraphQL context of one HTTP request, for every route that runs an operation
+    (POST /graphql, Strawberry's router, the REST shim): the app's database, settings and
+    services, the request's id, and its caller."""
+    context = Context(
+        database=app_state.database,
+        settings=app_state.settings,
+        services=getattr(app_state, "services", None),
+    )
+    if request_id:
+        context.request_id = request_id
+    await resolve_caller(app_state.database, context, header, query)
+    return context

@@ -90,7 +90,7 @@ def prepare_database(settings: Settings, allow_migrate: bool) -> None:
         return
 
     async def check(database: Database) -> bool:
-        return await migrate.is_current(database.engine, settings)
+        return await migrate.is_current(database.engine)
 
     if not _run(settings, check):
         err.print(
@@ -121,6 +121,7 @@ def serve(
     """Start the service (GraphQL and GraphiQL at /graphql, REST under /v4/zalo-oa)."""
     settings = get_settings()
     prepare_database(settings, allow_migrate)
+    os.environ[migrate.HEAD_ENV] = migrate.expected_head() or ""
     if sandbox:
         settings = start_sandbox(settings, host, port, sandbox_port)
     first = _run(settings, lambda db: _first_admin_token(db, settings))

@@ -122,6 +122,13 @@ class Settings(BaseSettings):
         bool, Field(description="Allow schema introspection (switch off in production).")
     ] = True
     graphiql: Annotated[bool, Field(description="Serve GraphiQL at /graphql.")] = True
+    graphql_lean_post: Annotated[
+        bool,
+        Field(
+            description="Answer plain JSON POSTs to /graphql straight from the schema "
+            "(gql/http.py); off sends every request through Strawberry's FastAPI router."
+        ),
+    ] = True
     graphql_planned: Annotated[
         bool,
         Field(

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +16,7 @@ import sqlalchemy as sa
 from resolvers import _crud
 from resolvers import token as tokens
 from tests.conftest import Api
+from zalo_oa import migrate
 from zalo_oa.logs import redact
 
 
@@ -20,6 +25,40 @@ async def test_health_and_readiness(api: Api) -> None:
     ready = await api.client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "migrations": "ok"}
+
+
+async def test_readiness_reports_a_schema_behind_the_code(api: Api) -> None:
+    async with api.backend.database.engine.begin() as connection:
+        await connection.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
+    try:
+        ready = await api.client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["migrations"] == "out of date"
+    finally:
+        async with api.backend.database.engine.begin() as connection:
+            head = migrate.expected_head()
+            await connection.execute(
+                sa.text("UPDATE alembic_version SET version_num = :v"), {"v": head}
+            )
+    assert (await api.client.get("/readyz")).status_code == 200
+
+
+def test_a_serving_worker_imports_neither_alembic_nor_httpx_cli(tmp_path: Path) -> None:
+    """~20 MB of a worker's RSS: Alembic (head handed down by `serve`) and httpx's CLI."""
+    probe = (
+        "import sys, zalo_oa.app; zalo_oa.app.serve_app(); "
+        "print(sorted(m for m in ('alembic', 'mako', 'rich', 'pygments') if m in sys.modules))"
+    )
+    env = {
+        **os.environ,
+        "ZALO_OA_DATA_DIR": str(tmp_path),
+        "ZALO_OA_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        migrate.HEAD_ENV: "0004",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stderr
 
 
 async def test_graphiql_page_and_assets_are_local(api: Api) -> None:
