@@ -17,8 +17,8 @@ from types import ModuleType
 from typing import Annotated, Any, NamedTuple, Optional
 
 import strawberry
+from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode
 from strawberry import Maybe
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from gql import common
 from gql.context import Context
@@ -182,32 +182,52 @@ def _resolver(
 # ---------------------------------------------------------------- selections
 
 
-Selection = SelectedField | FragmentSpread | InlineFragment
+class Picked(NamedTuple):
+    """A field of a selection by name, fragments spread into their parents."""
+
+    name: str
+    selections: tuple[Picked, ...]
 
 
-def _names(selections: Iterable[Any]) -> Iterable[SelectedField]:
-    for sel in selections:
-        if isinstance(sel, FragmentSpread | InlineFragment):
-            yield from _names(sel.selections)
-        else:
-            yield sel
+def picked(info: strawberry.Info[Any]) -> tuple[Picked, ...]:
+    """The names ``info``'s field selects, to any depth: what the resolvers here read of
+    `picked(info)`, without its conversion of every argument and directive
+    (4 % of a wide list's CPU). Fields under @skip/@include count as selected: at worst a
+    column more is read."""
+    raw = info._raw_info
+    return _pick(raw.field_nodes, raw.fragments)
 
 
-def _child(fields: Iterable[Selection], name: str) -> list[SelectedField]:
-    return [c for f in _names(fields) for c in _names(f.selections) if c.name == name]
+def _pick(nodes: Iterable[Any], fragments: dict[str, FragmentDefinitionNode]) -> tuple[Picked, ...]:
+    out: list[Picked] = []
+    for node in nodes:
+        if isinstance(node, FieldNode):
+            below = node.selection_set
+            out.append(Picked(node.name.value, _pick(below.selections, fragments) if below else ()))
+        elif isinstance(node, InlineFragmentNode):
+            out.extend(_pick(node.selection_set.selections, fragments))
+        elif isinstance(node, FragmentSpreadNode):
+            fragment = fragments.get(node.name.value)
+            if fragment is not None:
+                out.extend(_pick(fragment.selection_set.selections, fragments))
+    return tuple(out)
 
 
-def selected_columns(resource: Resource, fields: Iterable[Selection]) -> set[str]:
+def _child(fields: Iterable[Picked], name: str) -> list[Picked]:
+    return [c for f in fields for c in f.selections if c.name == name]
+
+
+def selected_columns(resource: Resource, fields: Iterable[Picked]) -> set[str]:
     """Columns the selection reads (plus keys that relations and cursors need)."""
     wanted: set[str] = set()
-    for f in _names(s for field in _names(fields) for s in field.selections):
+    for f in (s for field in fields for s in field.selections):
         spec = resource.by_gql.get(f.name)
         if spec is not None:
             wanted.add(spec.name)
     return wanted
 
 
-def _is_selected(fields: Iterable[Selection], name: str) -> bool:
+def _is_selected(fields: Iterable[Picked], name: str) -> bool:
     return bool(_child(fields, name))
 
 
@@ -680,7 +700,7 @@ def build(
     async def one(info: strawberry.Info[Context], code: str) -> Any:
         ctx = info.context
         ctx.caller.require(Scope.READ, "reading")
-        columns = frozenset(selected_columns(resource, info.selected_fields))
+        columns = frozenset(selected_columns(resource, picked(info)))
         return await one_loader(ctx, resource, "code", columns).load(code)
 
     async def many(info: strawberry.Info[Context], **kw: Any) -> Any:
@@ -690,7 +710,7 @@ def build(
         spec = query_spec(
             info, kw["filter"], kw["order_by"], kw.get("search"), offset, limit, kw["codes"]
         )
-        fields = info.selected_fields
+        fields = picked(info)
         rows: list[Any] = []
         if _is_selected(fields, "items") and limit:
             columns = selected_columns(resource, _child(fields, "items"))
@@ -721,7 +741,7 @@ def build(
             kw.get("search"),
             limit=ctx.settings.default_page_size,
         )
-        fields = info.selected_fields
+        fields = picked(info)
         columns = selected_columns(
             resource, _child(fields, "nodes") + _child(_child(fields, "edges"), "node")
         )
@@ -765,7 +785,7 @@ def build(
         ctx = info.context
         ctx.caller.require(Scope.READ, "reading")
         spec = query_spec(info, kw["filter"], None, kw.get("search"))
-        fields = info.selected_fields
+        fields = picked(info)
         lows = sorted(selected_columns(resource, _child(fields, "min")))
         highs = sorted(selected_columns(resource, _child(fields, "max")))
         async with ctx.db() as session:
@@ -803,7 +823,7 @@ def build(
                 on_conflict=conflict,
                 skip_failed=error_policy is common.BulkErrorPolicy.SKIP_FAILED,
                 prepare=prepare_create,
-                read_back=_is_selected(info.selected_fields, "items"),
+                read_back=_is_selected(picked(info), "items"),
             ),
         )
 
@@ -827,7 +847,7 @@ def build(
                 ctx.caller,
                 skip_failed=error_policy is common.BulkErrorPolicy.SKIP_FAILED,
                 prepare=prepare_update,
-                read_back=_is_selected(info.selected_fields, "items"),
+                read_back=_is_selected(picked(info), "items"),
             ),
         )
 
@@ -988,9 +1008,7 @@ def _relation_resolver(relation: Relation) -> Any:
             if key is None:
                 return None
             target = get(relation.target)
-            columns = per_field(
-                info, lambda: frozenset(selected_columns(target, info.selected_fields))
-            )
+            columns = per_field(info, lambda: frozenset(selected_columns(target, picked(info))))
             return await one_loader(info.context, target, relation.remote, columns).load(key)
 
         return _resolver(to_one, [], nullable(target_ref), root=True)
@@ -1001,7 +1019,7 @@ def _relation_resolver(relation: Relation) -> Any:
 
     def plan(info: strawberry.Info[Context], kw: dict[str, Any]) -> RelationPage:
         target = get(relation.target)
-        fields = info.selected_fields
+        fields = picked(info)
         columns = frozenset(selected_columns(target, _child(fields, "items")))
         with_total = _is_selected(fields, "totalCount")
         return relation_page(info.context, relation, kw, columns, with_total)
