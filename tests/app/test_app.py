@@ -326,9 +326,9 @@ async def test_large_bodies_are_served_a_few_at_a_time(monkeypatch: pytest.Monke
     from zalo_oa.app import BodyLimit
 
     assert app._malloc_trim is not None  # glibc, as in the image and CI
+    inside = peak = 0
     trims: list[int] = []
     monkeypatch.setattr(app, "_release_free_memory", lambda: trims.append(inside))
-    inside = peak = 0
 
     async def endpoint(scope: Any, receive: Any, send: Any) -> None:
         nonlocal inside, peak
