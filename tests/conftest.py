@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,6 +179,16 @@ class Api:
         assert body.get("errors"), body
         result: list[dict[str, Any]] = body["errors"]
         return result
+
+
+@asynccontextmanager
+async def twin_client(api: Api, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the same app, on the same database, with some settings changed."""
+    app = create_app(api.backend.settings.model_copy(update=changes))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+    await app.state.database.dispose()
 
 
 async def _clean(database: Database) -> None:

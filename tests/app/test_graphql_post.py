@@ -15,9 +15,8 @@ import httpx
 import pytest
 
 from gql import http
-from tests.conftest import Api
+from tests.conftest import Api, twin_client
 from tests.factories import insert, oa
-from zalo_oa.app import create_app
 
 JSON = "application/json"
 FOLLOWERS = "query F($n: Int!) { followers(limit: $n) { totalCount items { code name } } }"
@@ -99,12 +98,8 @@ CASES: list[tuple[str, str, dict[str, str], bytes, bool]] = [
 @pytest.fixture
 async def twin(api: Api) -> AsyncIterator[httpx.AsyncClient]:
     """The same app on the same database, every request through Strawberry's router."""
-    settings = api.backend.settings.model_copy(update={"graphql_lean_post": False})
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with twin_client(api, graphql_lean_post=False) as client:
         yield client
-    await app.state.database.dispose()
 
 
 @pytest.fixture

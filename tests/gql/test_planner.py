@@ -14,9 +14,8 @@ import httpx
 import pytest
 
 from gql import planner
-from tests.conftest import Api
+from tests.conftest import Api, twin_client
 from tests.factories import insert, oa
-from zalo_oa.app import create_app
 
 ROW = """
 fragment Contact on Follower { phone email }
@@ -143,12 +142,8 @@ async def _seed(api: Api) -> None:
 @pytest.fixture
 async def twin(api: Api) -> AsyncIterator[httpx.AsyncClient]:
     """The same app on the same database, with graphql-core's own completion."""
-    settings = api.backend.settings.model_copy(update={"graphql_planned": False})
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with twin_client(api, graphql_planned=False) as client:
         yield client
-    await app.state.database.dispose()
 
 
 async def _both(
