@@ -5,6 +5,6 @@ is the app's ``openapi`` callable that describes them.
 """
 
 from legacy_rest.openapi import generator as openapi_generator
-from legacy_rest.routes import build_router
+from legacy_rest.routes import RestDispatch, build_router
 
-__all__ = ["build_router", "openapi_generator"]
+__all__ = ["RestDispatch", "build_router", "openapi_generator"]

@@ -27,7 +27,7 @@ from gql.context import Context
 from gql.graphiql import STATIC_DIR, graphiql_html
 from gql.http import GraphQLPost
 from gql.schema import create_schema
-from legacy_rest import build_router, openapi_generator
+from legacy_rest import RestDispatch, build_router, openapi_generator
 from legacy_rest import errors as rest_errors
 from resolvers import token as tokens
 from zalo_oa import hooks, keys, logs, metrics, migrate, oauth_page, workers
@@ -258,8 +258,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
-    if settings.graphql_lean_post:
-        app.add_middleware(GraphQLPost, schema=schema)  # innermost: see gql.http
+    if settings.lean_dispatch:
+        # Innermost, inside the request log and the body limit: see gql.http and
+        # legacy_rest.routes.RestDispatch.
+        app.add_middleware(RestDispatch)
+        app.add_middleware(GraphQLPost, schema=schema)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

@@ -122,11 +122,12 @@ class Settings(BaseSettings):
         bool, Field(description="Allow schema introspection (switch off in production).")
     ] = True
     graphiql: Annotated[bool, Field(description="Serve GraphiQL at /graphql.")] = True
-    graphql_lean_post: Annotated[
+    lean_dispatch: Annotated[
         bool,
         Field(
             description="Answer plain JSON POSTs to /graphql straight from the schema "
-            "(gql/http.py); off sends every request through Strawberry's FastAPI router."
+            "(gql/http.py) and find REST endpoints by one look-up (legacy_rest.routes."
+            "RestDispatch); off sends every request through the framework's router."
         ),
     ] = True
     graphql_planned: Annotated[

@@ -1,6 +1,6 @@
 """POST /graphql answered by `gql.http.GraphQLPost` is indistinguishable from Strawberry's
 router: every request below goes to the app and to a twin app with
-``graphql_lean_post=False`` on the same database, and status, content type and body must
+``lean_dispatch=False`` on the same database, and status, content type and body must
 be equal. A count of the requests the lean path took proves it took the plain ones and
 left the rest to the router."""
 
@@ -98,7 +98,7 @@ CASES: list[tuple[str, str, dict[str, str], bytes, bool]] = [
 @pytest.fixture
 async def twin(api: Api) -> AsyncIterator[httpx.AsyncClient]:
     """The same app on the same database, every request through Strawberry's router."""
-    async with twin_client(api, graphql_lean_post=False) as client:
+    async with twin_client(api, lean_dispatch=False) as client:
         yield client
 
 
