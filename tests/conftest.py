@@ -8,6 +8,7 @@ PostgreSQL half is skipped locally, and CI sets ``ZALO_OA_REQUIRE_POSTGRES=1`` s
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -179,6 +180,13 @@ class Api:
         assert body.get("errors"), body
         result: list[dict[str, Any]] = body["errors"]
         return result
+
+
+def comparable(response: httpx.Response) -> tuple[int, str | None, str]:
+    """What a differential test compares: status, content type and body, with request ids
+    blanked (they differ between two requests by design)."""
+    body = re.sub(r'"requestId":"[0-9a-f]+"', '"requestId":"-"', response.text)
+    return response.status_code, response.headers.get("content-type"), body
 
 
 @asynccontextmanager
