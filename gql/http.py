@@ -3,8 +3,8 @@
 Nearly every GraphQL request is one POST of ``{"query", "variables", "operationName"}``.
 Served by Strawberry's FastAPI router, such a request also pays for FastAPI's routing and
 dependency solving and for the router's general HTTP view (content negotiation through
-`email.message`, GraphiQL, uploads, batching, streaming transports): about a quarter of a
-small query's CPU time. `GraphQLPost` answers exactly that request shape itself, with the
+`email.message`, GraphiQL, uploads, batching, streaming transports): about a fifth of a
+small query's CPU time (docs/performance.md, fourth round). `GraphQLPost` answers exactly that request shape itself, with the
 same schema, the same context (`zalo_oa.auth.request_context`) and the same response body
 and status as the router. Anything else goes on to the router unchanged: other methods,
 other content types, streaming ``Accept`` headers, bodies that are not a JSON object with

@@ -6,6 +6,7 @@ shape on the app's own schema in-process, and renames the result back to REST na
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -163,7 +164,9 @@ def _handlers(resource: Resource) -> dict[tuple[str, str], Handler]:
     }
 
 
-def _routes() -> list[Route]:
+@functools.cache
+def _routes() -> tuple[Route, ...]:
+    """Every REST route, built once: the router and `RestDispatch` share these objects."""
     routes = []
     for resource in all_resources():
         base = f"{PREFIX}/{resource.rest_path}"
@@ -177,7 +180,7 @@ def _routes() -> list[Route]:
                     include_in_schema=False,  # described by legacy_rest.openapi instead
                 )
             )
-    return routes
+    return tuple(routes)
 
 
 def build_router() -> APIRouter:

@@ -276,10 +276,18 @@ async def test_metrics_move_after_traffic(api: Api) -> None:
         'direction: "in"}]) { affectedCount } }',
         expect_errors=True,
     )
+    headers = {"Authorization": f"Bearer {api.tokens['read']}"}
+    # Found by the REST dispatcher, labelled by its route template, not the raw path.
+    await api.client.get("/v4/zalo-oa/followers/F-metrics", headers=headers)
     after = (await api.client.get("/metrics")).text
     assert sample(
         after, "zalo_oa_http_requests_total", route="/graphql", method="POST", status="200"
     ) > sample(before, "zalo_oa_http_requests_total", route="/graphql", method="POST", status="200")
+    one = {"route": "/v4/zalo-oa/followers/{Code}", "method": "GET", "status": "404"}
+    assert sample(after, "zalo_oa_http_requests_total", **one) > sample(
+        before, "zalo_oa_http_requests_total", **one
+    )
+    assert "F-metrics" not in after
     assert sample(after, "zalo_oa_graphql_operations_total", operation="Probe") >= 1
     assert "zalo_oa_queue_depth" in after and "zalo_oa_http_request_duration_seconds" in after
 
