@@ -71,7 +71,9 @@ class Context(BaseContext):
             return
         async with self._lock:
             try:
-                if commit:
+                if self.read_only and self.database.reads_autocommit:
+                    pass  # nothing to commit or roll back: closing releases the connection
+                elif commit:
                     await self._session.commit()
                 else:
                     await self._session.rollback()

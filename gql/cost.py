@@ -12,17 +12,24 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
+    BREAK,
+    SKIP,
+    ArgumentNode,
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     GraphQLNamedType,
     GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    Visitor,
     get_named_type,
     value_from_ast_untyped,
+    visit,
 )
 from strawberry.extensions import SchemaExtension
 
@@ -38,34 +45,44 @@ class QueryCost(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         if document is not None:
-            fragments = {
-                d.name.value: d
-                for d in document.definitions
-                if isinstance(d, FragmentDefinitionNode)
-            }
-            operations = [
-                d
-                for d in document.definitions
-                if isinstance(d, OperationDefinitionNode)
-                and (
-                    context.operation_name is None
-                    or (d.name and d.name.value == context.operation_name)
-                )
-            ]
-            schema = context.schema._schema
-            for operation in operations[:1]:
-                root = schema.get_root_type(operation.operation)
-                if root is not None:
-                    cost = self._cost(
-                        operation.selection_set, root, 1, fragments, context.variables or {}, 0
-                    )
-                    if cost > self.max_cost:
-                        raise GraphQLError(
-                            f"query cost {cost} is over the limit of {self.max_cost} "
-                            "(cost multiplies page sizes; ask for smaller pages or less nesting)",
-                            extensions={"code": "BAD_USER_INPUT"},
-                        )
+            self.check(context.schema._schema, document, context.operation_name, context.variables)
         yield
+
+    def check(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+    ) -> None:
+        """Raise the cost error when the operation costs more than the limit."""
+        cost = self.cost(schema, document, operation_name, variables or {})
+        if cost > self.max_cost:
+            raise GraphQLError(
+                f"query cost {cost} is over the limit of {self.max_cost} "
+                "(cost multiplies page sizes; ask for smaller pages or less nesting)",
+                extensions={"code": "BAD_USER_INPUT"},
+            )
+
+    def cost(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: dict[str, Any],
+    ) -> int:
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        for d in document.definitions:
+            if isinstance(d, OperationDefinitionNode) and (
+                operation_name is None or (d.name and d.name.value == operation_name)
+            ):
+                root = schema.get_root_type(d.operation)
+                if root is None:
+                    return 0
+                return self._cost(d.selection_set, root, 1, fragments, variables, 0)
+        return 0
 
     def _page_size(self, node: FieldNode, variables: dict[str, Any]) -> int | None:
         sizes = []
@@ -111,3 +128,23 @@ class QueryCost(SchemaExtension):
                         fragment.selection_set, parent, multiplier, fragments, variables, depth + 1
                     )
         return total
+
+
+def cost_uses_variables(document: DocumentNode) -> bool:
+    """Whether a page size in ``document`` is a variable, so that its cost depends on them."""
+    found = False
+
+    class Finder(Visitor):
+        def enter_variable_definition(self, *_: Any) -> Any:
+            return SKIP
+
+        def enter_argument(self, node: ArgumentNode, *_: Any) -> Any:
+            return None if node.name.value in PAGE_ARGUMENTS else SKIP
+
+        def enter_variable(self, *_: Any) -> Any:
+            nonlocal found
+            found = True
+            return BREAK
+
+    visit(document, Finder())
+    return found

@@ -60,7 +60,7 @@ class Database:
     def __post_init__(self) -> None:
         if self.readers is None:
             bind = self.engine
-            if self.engine.dialect.name == "postgresql":
+            if self.reads_autocommit:
                 bind = self.engine.execution_options(isolation_level="AUTOCOMMIT")
             self.readers = async_sessionmaker(bind, expire_on_commit=False)
 
@@ -72,6 +72,11 @@ class Database:
     def read_sessions(self) -> async_sessionmaker[AsyncSession]:
         assert self.readers is not None
         return self.readers
+
+    @property
+    def reads_autocommit(self) -> bool:
+        """Read-only sessions run in autocommit (PostgreSQL): they hold no transaction."""
+        return self.engine.dialect.name == "postgresql"
 
     @property
     def is_sqlite(self) -> bool:

@@ -76,14 +76,18 @@ class GraphQLMetrics(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         context = self.execution_context
-        name = context.operation_name or "anonymous"
+        name = context.operation_name
         try:
             kind = context.operation_type.value
         except Exception:  # an unparsable document has no operation type
             kind = "unknown"
         result = context.result
-        outcome = "error" if getattr(result, "errors", None) else "ok"
-        OPERATIONS.labels(name[:100], kind, outcome).inc()
+        count_operation(name, kind, not getattr(result, "errors", None))
+
+
+def count_operation(name: str | None, kind: str, ok: bool) -> None:
+    """One GraphQL operation in ``zalo_oa_graphql_operations`` (also for known queries)."""
+    OPERATIONS.labels((name or "anonymous")[:100], kind, "ok" if ok else "error").inc()
 
 
 class ZaloCalls(Collector):

@@ -138,6 +138,14 @@ class Settings(BaseSettings):
         ),
     ] = True
     graphql_max_depth: Annotated[int, Field(gt=0, description="Selection depth.")] = 10
+    graphql_known_queries: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="Queries remembered after a first successful run and then executed "
+            "without the per-request extension pipeline (gql/known.py); 0 turns this off.",
+        ),
+    ] = 256
     graphql_max_aliases: Annotated[int, Field(gt=0, description="Aliases per query.")] = 15
     graphql_max_tokens: Annotated[int, Field(gt=0, description="Tokens per query.")] = 2000
     graphql_max_cost: Annotated[

@@ -1,0 +1,105 @@
+"""Known queries: a query document that has run once without errors is run again straight
+through graphql-core's executor.
+
+Strawberry's `Schema.execute` wraps every operation in its extension pipeline: the
+extensions are instantiated, and each of the operation, parsing, validation and execution
+steps enters and leaves a context manager per extension. For a document already parsed and
+validated that is about a fifth of a small query's CPU time (docs/performance.md, fifth
+round). What the pipeline decides about a query document does not change from one request
+to the next: parsing with the token limit, validation with the depth, alias and
+introspection rules. So once a query has run through it without an error, `KnownQueries`
+remembers its parsed document, and the next request with the same text and operation name
+skips the pipeline. What still depends on the request is done here, with the extensions'
+own code: the cost limit when a page size is a variable (`QueryCost.check`), the read-only
+session and its end (`Context.finish`), the operation metric (`count_operation`).
+
+Only success takes this path. A result with errors (an unauthenticated caller, a bad
+variable, a resolver's domain error, a cost over the limit) is dropped and the request runs
+again through the whole pipeline, which maps and reports the errors as it always does.
+Queries only read, so running one again changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, NamedTuple
+
+from graphql import DocumentNode, GraphQLError, OperationType, get_operation_ast, parse
+from graphql import ExecutionResult as GraphQLResult
+from strawberry.types import ExecutionResult
+from strawberry.utils.await_maybe import await_maybe
+
+from gql.context import Context
+from gql.cost import QueryCost, cost_uses_variables
+from zalo_oa.metrics import count_operation
+
+
+class KnownQuery(NamedTuple):
+    document: DocumentNode
+    name: str | None  # the operation's name, as the metrics label it
+    variable_cost: bool  # a page size is a variable: the cost is checked per request
+
+
+class KnownQueries:
+    """The last ``size`` query documents that ran without errors, by text and operation."""
+
+    def __init__(self, size: int, cost: QueryCost) -> None:
+        self.size = size
+        self.cost = cost
+        self._entries: OrderedDict[tuple[str, str | None], KnownQuery] = OrderedDict()
+        self.served = 0  # requests answered here, not by the pipeline
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, query: str, operation_name: str | None) -> KnownQuery | None:
+        key = (query, operation_name)
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+        return found
+
+    def learn(self, query: str, operation_name: str | None) -> None:
+        """Remember ``query``, which has just run through the pipeline without errors, if
+        its operation is a query. Parsed again here, once per document."""
+        if not self.size:
+            return
+        document = parse(query)
+        operation = get_operation_ast(document, operation_name)
+        if operation is None or operation.operation != OperationType.QUERY:
+            return
+        key = (query, operation_name)
+        name = operation.name.value if operation.name else None
+        self._entries[key] = KnownQuery(document, name, cost_uses_variables(document))
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    async def run(
+        self,
+        known: KnownQuery,
+        schema: Any,  # gql.schema.Schema
+        variables: dict[str, Any] | None,
+        context: Any,
+        operation_name: str | None,
+    ) -> ExecutionResult | None:
+        """The result of ``known`` for this request, or None when the whole pipeline must
+        run instead (any error, or a context that is not the module's)."""
+        if not isinstance(context, Context):
+            return None
+        if known.variable_cost:
+            try:
+                self.cost.check(schema._schema, known.document, operation_name, variables)
+            except GraphQLError:
+                return None
+        context.read_only = True
+        result: GraphQLResult = await await_maybe(
+            schema.execute_known(known.document, variables, context, operation_name)
+        )
+        if result.errors:
+            context.clear_loaders()
+            return None
+        await context.finish(commit=True)
+        count_operation(known.name, "query", True)
+        self.served += 1
+        return ExecutionResult(data=result.data, errors=None)

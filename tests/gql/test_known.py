@@ -1,0 +1,191 @@
+"""Known queries (gql/known.py) answer exactly what the whole Strawberry pipeline answers.
+
+Every document runs three times on the app (the first run goes through the pipeline and
+makes the query known, the next two are served as known) and once on a twin app with
+``graphql_known_queries=0`` on the same database; the bodies must be equal, key order
+included. The count of requests served as known proves the path was taken; requests that
+must fail (a cost over the limit, a bad variable, a page over the limit, no token) must
+fail exactly as in the pipeline and not be counted as served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+
+from gql.cost import QueryCost
+from gql.known import KnownQueries
+from tests.conftest import Api, comparable, twin_client
+from tests.gql.test_planner import CONNECTION, CREATE, NESTED, OAS, ONE, ROW, _seed
+
+PAGED = """
+query Paged($n: Int!, $m: Int!) {
+  followers(limit: $n, orderBy: [{id: ASC}]) { items { code messages(limit: $m) { items { code } } } }
+}
+"""
+
+
+@pytest.fixture
+async def twin(api: Api) -> AsyncIterator[httpx.AsyncClient]:
+    """The same app on the same database, every query through the whole pipeline."""
+    async with twin_client(api, graphql_known_queries=0) as client:
+        yield client
+
+
+def _known(api: Api) -> KnownQueries:
+    known = api.backend.app.state.schema.known
+    assert known is not None
+    return known
+
+
+async def _post(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None,
+    token: str | None,
+    operation: str | None = None,
+) -> tuple[int, str | None, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    payload: dict[str, Any] = {"query": query, "variables": variables or {}}
+    if operation:
+        payload["operationName"] = operation
+    response = await client.post("/graphql", json=payload, headers=headers)
+    return comparable(response)
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        (ROW, {"skip": True, "limit": 50}),
+        (ROW, {"skip": False, "limit": 5}),
+        (NESTED, {"n": 3}),
+        (ONE, {"code": "F00"}),
+        (ONE, {"code": "nobody"}),
+        (CONNECTION, {"after": None}),
+        (OAS, None),
+        (PAGED, {"n": 3, "m": 2}),
+        ('{ __type(name: "Follower") { name kind } }', None),
+    ],
+    ids=[
+        "row-skip",
+        "row-include",
+        "nested",
+        "one",
+        "one-missing",
+        "keyset",
+        "oas",
+        "paged",
+        "type",
+    ],
+)
+async def test_known_queries_answer_as_the_pipeline_does(
+    api: Api, twin: httpx.AsyncClient, query: str, variables: dict[str, Any] | None
+) -> None:
+    await _seed(api)
+    known = _known(api)
+    token = api.tokens["read"]
+    served = known.served
+    answers = [await _post(api.client, query, variables, token) for _ in range(3)]
+    assert known.served - served >= 2  # at most the first run went through the pipeline
+    expected = await _post(twin, query, variables, token)
+    assert expected[0] == 200 and '"errors"' not in expected[2]
+    assert answers == [expected] * 3
+
+
+@pytest.mark.parametrize(
+    ("variables", "token_scope"),
+    [
+        ({"n": 1000, "m": 1000}, "read"),  # cost over the limit (page sizes are variables)
+        ({"n": 100_000, "m": 1}, "read"),  # a page over max_page_size: the resolver refuses
+        ({"n": "x", "m": 1}, "read"),  # a variable of the wrong type
+        ({"n": 3, "m": 2}, None),  # no token
+    ],
+    ids=["cost", "page-size", "bad-variable", "no-token"],
+)
+async def test_a_known_query_that_fails_fails_as_in_the_pipeline(
+    api: Api, twin: httpx.AsyncClient, variables: dict[str, Any], token_scope: str | None
+) -> None:
+    await _seed(api)
+    known = _known(api)
+    read = api.tokens["read"]
+    await _post(api.client, PAGED, {"n": 3, "m": 2}, read)  # learned (or already known)
+    assert known.get(PAGED, None) is not None
+    token = api.tokens[token_scope] if token_scope else None
+    served = known.served
+    got = await _post(api.client, PAGED, variables, token)
+    assert known.served == served  # not answered as known
+    expected = await _post(twin, PAGED, variables, token)
+    assert '"errors"' in expected[2]
+    assert got == expected
+    # And the document stays known for the next good request.
+    await _post(api.client, PAGED, {"n": 3, "m": 2}, read)
+    assert known.served == served + 1
+
+
+async def test_mutations_and_failed_queries_are_not_learned(api: Api) -> None:
+    await _seed(api)
+    known = _known(api)
+    admin = api.tokens["admin"]
+    item = {"code": "NEW1", "name": "Trần Thị Mai"}
+    for code in ("NEW1", "NEW2"):
+        await _post(api.client, CREATE, {"items": [{**item, "code": code}]}, admin)
+        assert known.get(CREATE, None) is None
+    wrong = "{ followers(limit: 5) { items { nope } } }"
+    await _post(api.client, wrong, None, admin)
+    assert known.get(wrong, None) is None
+    # An operation chosen by name is known under that name only.
+    both = "query A { followers(limit: 1) { totalCount } } mutation B { deleteFollowers(codes: []) { deletedCount } }"
+    await _post(api.client, both, None, admin, operation="A")
+    await _post(api.client, both, None, admin, operation="B")
+    assert known.get(both, "A") is not None and known.get(both, "B") is None
+
+
+async def test_known_queries_release_the_session_and_count_the_operation(api: Api) -> None:
+    await _seed(api)
+    known = _known(api)
+    token = api.tokens["read"]
+    labels = {"operation": "Paged", "type": "query", "outcome": "ok"}
+    await _post(api.client, PAGED, {"n": 2, "m": 1}, token)
+    before = REGISTRY.get_sample_value("zalo_oa_graphql_operations_total", labels) or 0
+    served = known.served
+    for _ in range(3):
+        await _post(api.client, PAGED, {"n": 2, "m": 1}, token)
+    assert known.served == served + 3
+    assert REGISTRY.get_sample_value("zalo_oa_graphql_operations_total", labels) == before + 3
+    pool: Any = api.backend.database.engine.pool
+    assert pool.checkedout() == 0
+
+
+async def test_rest_reads_are_served_as_known_queries(api: Api) -> None:
+    await _seed(api)
+    known = _known(api)
+    headers = {"Authorization": f"Bearer {api.tokens['read']}"}
+    bodies = []
+    for _ in range(3):
+        response = await api.client.get("/v4/zalo-oa/followers/F00", headers=headers)
+        assert response.status_code == 200
+        bodies.append(response.text)
+    served = known.served
+    response = await api.client.get("/v4/zalo-oa/followers/F00", headers=headers)
+    assert known.served == served + 1
+    assert bodies == [response.text] * 3
+
+
+def test_known_queries_keep_the_most_recently_used() -> None:
+    known = KnownQueries(2, QueryCost(100))
+    for query in ("{ a }", "{ b }"):
+        known.learn(query, None)
+    assert known.get("{ a }", None) is not None  # a is now the most recent
+    known.learn("{ c }", None)
+    assert len(known) == 2
+    assert known.get("{ b }", None) is None
+    assert known.get("{ a }", None) is not None and known.get("{ c }", None) is not None
+    known.learn("mutation { m }", None)
+    assert known.get("mutation { m }", None) is None and len(known) == 2
+    off = KnownQueries(0, QueryCost(100))
+    off.learn("{ a }", None)
+    assert len(off) == 0
