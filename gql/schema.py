@@ -22,6 +22,7 @@ from strawberry.extensions.max_aliases import create_validator as alias_validato
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema._graphql_core import execute, execution_context_class_kwargs
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -92,6 +93,12 @@ class Schema(strawberry.Schema):
     ) -> ExecutionResult:
         """Strawberry's execution, except that a known query (gql/known.py) is run without
         the extension pipeline; a query that succeeds through the pipeline becomes known."""
+        # A subscription reaches `execute` only when no streaming transport (WebSocket,
+        # multipart, SSE) carries it, and would fail inside its resolver: refuse it up front
+        # (the HTTP views answer 400 "subscriptions are not allowed when using POST").
+        allowed = frozenset(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES) - {
+            OperationType.SUBSCRIPTION
+        }
         known = self.known
         plain = known is not None and bool(query) and root_value is None
         found = None
@@ -110,7 +117,7 @@ class Schema(strawberry.Schema):
             context_value,
             root_value,
             operation_name,
-            allowed_operation_types,
+            allowed,
             operation_extensions,
         )
         if plain and found is None and not operation_extensions and not result.errors:

@@ -42,7 +42,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=settings.pool_size,
-        max_overflow=settings.pool_size,
+        max_overflow=settings.pool_overflow,
         pool_recycle=1800,  # no pre-ping round trip per checkout (see docs/performance.md)
         connect_args=connect_args,
     )

@@ -168,7 +168,17 @@ class Settings(BaseSettings):
         ),
     ] = 30.0
     pool_size: Annotated[
-        int, Field(gt=0, description="PostgreSQL connections per process (plus as many overflow).")
+        int,
+        Field(
+            gt=0,
+            description="PostgreSQL connections each process keeps open. Size it for the "
+            "requests a process serves at once: beyond it, overflow connections are opened "
+            "and closed again per request.",
+        ),
+    ] = 20
+    pool_overflow: Annotated[
+        int,
+        Field(ge=0, description="PostgreSQL connections a process may open beyond pool_size."),
     ] = 10
 
     @field_validator("database_url")

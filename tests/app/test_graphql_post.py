@@ -164,3 +164,21 @@ async def test_lean_post_leaves_other_methods_and_streams_to_the_router(
     )
     assert streamed.status_code == 200  # the router's answer, whatever it streams
     assert lean == []  # neither body was read by the lean path
+
+
+async def test_a_subscription_without_a_streaming_transport_is_refused(
+    api: Api, twin: httpx.AsyncClient
+) -> None:
+    """Subscriptions are served over WebSocket or multipart; a plain POST or GET of one is a
+    400 that says so, not an internal error from inside the resolver."""
+    headers = {"authorization": f"Bearer {api.tokens['admin']}"}
+    query = "subscription { messageEvents { kind } }"
+    for client in (api.client, twin):
+        posted = await client.post("/graphql", json={"query": query}, headers=headers)
+        assert (posted.status_code, posted.text) == (
+            400,
+            "subscriptions are not allowed when using POST",
+        )
+        got = await client.get("/graphql", params={"query": query}, headers=headers)
+        assert got.status_code == 400, got.text
+        assert "subscriptions are not allowed" in got.text
