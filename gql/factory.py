@@ -717,7 +717,7 @@ def build(
             async with ctx.db() as session:
                 rows = list(await _crud.fetch_page(session, resource, spec, ctx.limits, columns))
         else:
-            q.where_clause(resource, resource.table, spec, ctx.limits)  # validate anyway
+            q.prepare_where(resource, spec, ctx.limits)  # validate anyway
 
         async def total() -> int:
             async with ctx.db() as session:

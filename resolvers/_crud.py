@@ -80,24 +80,34 @@ async def fetch_page(
     limits: q.Limits,
     columns: Iterable[str] | None = None,
 ) -> Sequence[Row[Any]]:
+    where = q.prepare_where(resource, spec, limits)
+    order = tuple(q.effective_order(spec.order))
+    wanted = None if columns is None else frozenset(columns)
+    stmt = _page(resource, where.shape, order, wanted)
+    return await read(session, stmt, {**where.values, "offset": spec.offset, "limit": spec.limit})
+
+
+@functools.lru_cache(maxsize=512)
+def _page(
+    resource: Resource, shape: q.Shape, order: tuple[q.Order, ...], columns: frozenset[str] | None
+) -> sa.Select[Any]:
+    """The statement of `fetch_page`, built once per shape of filter, order and columns;
+    the filter's values, the offset and the limit are its parameters."""
     table = resource.table
     stmt = sa.select(*_columns(resource, columns))
-    where = q.where_clause(resource, table, spec, limits)
+    where = q.where_of(resource, table, shape)
     if where is not None:
         stmt = stmt.where(where)
-    stmt = stmt.order_by(*q.order_clauses(resource, table, q.effective_order(spec.order)))
-    stmt = stmt.offset(spec.offset).limit(spec.limit)
-    return await read(session, stmt)
+    stmt = stmt.order_by(*q.order_clauses(resource, table, list(order)))
+    offset = sa.bindparam("offset", type_=sa.Integer())
+    return stmt.offset(offset).limit(sa.bindparam("limit", type_=sa.Integer()))
 
 
 async def count(
     session: AsyncSession, resource: Resource, spec: q.QuerySpec, limits: q.Limits
 ) -> int:
-    stmt = sa.select(sa.func.count()).select_from(resource.table)
-    where = q.where_clause(resource, resource.table, spec, limits)
-    if where is not None:
-        stmt = stmt.where(where)
-    return int((await read(session, stmt))[0][0])
+    where = q.prepare_where(resource, spec, limits)
+    return int((await read(session, _aggregate(resource, where.shape), where.values))[0][0])
 
 
 async def aggregate(
@@ -108,16 +118,24 @@ async def aggregate(
     minimum: Sequence[str],
     maximum: Sequence[str],
 ) -> dict[str, Any]:
+    where = q.prepare_where(resource, spec, limits)
+    stmt = _aggregate(resource, where.shape, tuple(minimum), tuple(maximum))
+    row = (await read(session, stmt, where.values))[0]
+    return dict(row._mapping)
+
+
+@functools.lru_cache(maxsize=512)
+def _aggregate(
+    resource: Resource, shape: q.Shape, minimum: tuple[str, ...] = (), maximum: tuple[str, ...] = ()
+) -> sa.Select[Any]:
+    """``count(*)`` (first) with the minimum and maximum of some columns, once per shape."""
     table = resource.table
     exprs: list[Any] = [sa.func.count().label("count")]
     exprs += [sa.func.min(table.c[n]).label(f"min__{n}") for n in minimum]
     exprs += [sa.func.max(table.c[n]).label(f"max__{n}") for n in maximum]
     stmt = sa.select(*exprs).select_from(table)
-    where = q.where_clause(resource, table, spec, limits)
-    if where is not None:
-        stmt = stmt.where(where)
-    row = (await read(session, stmt))[0]
-    return dict(row._mapping)
+    where = q.where_of(resource, table, shape)
+    return stmt if where is None else stmt.where(where)
 
 
 @dataclass

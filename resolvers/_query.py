@@ -215,82 +215,171 @@ def _column(resource: Resource, source: FromClause, spec: FieldSpec) -> ColumnEl
     return col
 
 
-def _compare(spec: FieldSpec, col: ColumnElement[Any], op: Op, value: Any) -> ColumnElement[bool]:
-    if spec.kind is Kind.JSON and value is not None and not isinstance(value, str | bool):
-        value = orjson.dumps(value).decode()
-    if op is Op.IS_NULL:
-        return col.is_(None) if value else col.is_not(None)
+def _value(spec: FieldSpec, op: Op, value: Any) -> Any:
+    """The parameter a comparison binds: a LIKE pattern for the pattern operators, JSON as
+    its text, a list for IN."""
     if op in PATTERN_OPS:
         needle = _escape_like(str(value))
-        pattern = {
+        return {
             Op.CONTAINS: f"%{needle}%",
             Op.STARTS_WITH: f"{needle}%",
             Op.ENDS_WITH: f"%{needle}",
         }[op]
-        return ci_lower(col).like(ci_lower(sa.literal(pattern, sa.Text())), escape="\\")
-    if op is Op.IN:
-        return col.in_(list(value))
-    if op is Op.NOT_IN:
-        return col.not_in(list(value))
-    binary = {
-        Op.EQ: col.__eq__,
-        Op.NE: col.__ne__,
-        Op.LT: col.__lt__,
-        Op.LE: col.__le__,
-        Op.GT: col.__gt__,
-        Op.GE: col.__ge__,
-    }[op]
-    result: ColumnElement[bool] = binary(value)
-    return result
+    if op in (Op.IN, Op.NOT_IN):
+        value = list(value)
+    if spec.kind is Kind.JSON and value is not None and not isinstance(value, str | bool):
+        if isinstance(value, list) and op in (Op.IN, Op.NOT_IN):
+            return [v if isinstance(v, str | bool) else orjson.dumps(v).decode() for v in value]
+        return orjson.dumps(value).decode()
+    return value
 
 
-def compile_filter(node: Node, resource: Resource, source: FromClause) -> ColumnElement[bool]:
+# A filter's shape: what its SQL looks like, with a slot (a parameter's number) where a
+# value goes. ("cmp", field, op, slot | NULL | is-null flag), ("and" | "or", shapes),
+# ("not", shape), ("rel", relation, quantifier, soft-delete condition, shape).
+Shape = tuple[Any, ...]
+NULL = "null"  # a comparison with None: part of the SQL (IS NULL), not a parameter
+
+
+Bound = dict[str, Any] | None  # values to bind in place, or None for named parameters
+
+
+def _param(slot: int, bound: Bound, **kw: Any) -> Any:
+    name = f"w{slot}"
+    if bound is None:
+        return sa.bindparam(name, **kw)
+    return sa.bindparam(name, bound[name], unique=True, **kw)
+
+
+def _shape(node: Node, resource: Resource, values: list[Any]) -> Shape:
+    """The shape of ``node``; its values are appended to ``values`` in slot order."""
     if isinstance(node, Cmp):
         spec = resource.by_name[node.field]
-        return _compare(spec, _column(resource, source, spec), node.op, node.value)
-    if isinstance(node, And):
-        return sa.and_(*(compile_filter(i, resource, source) for i in node.items))
-    if isinstance(node, Or):
-        return sa.or_(*(compile_filter(i, resource, source) for i in node.items))
+        if node.op is Op.IS_NULL:
+            return ("cmp", node.field, node.op, bool(node.value))
+        if node.value is None and node.op not in PATTERN_OPS:
+            return ("cmp", node.field, node.op, NULL)
+        values.append(_value(spec, node.op, node.value))
+        return ("cmp", node.field, node.op, len(values) - 1)
+    if isinstance(node, And | Or):
+        kind = "and" if isinstance(node, And) else "or"
+        return (kind, tuple(_shape(i, resource, values) for i in node.items))
     if isinstance(node, Not):
-        return sa.not_(compile_filter(node.item, resource, source))
-    relation = resource.relation_by_name[node.relation]
+        return ("not", _shape(node.item, resource, values))
+    target = get(resource.relation_by_name[node.relation].target)
+    soft = target.soft_delete and not mentions(node.item, "is_deleted")
+    return ("rel", node.relation, node.quantifier, soft, _shape(node.item, target, values))
+
+
+def _compile(
+    shape: Shape, resource: Resource, source: FromClause, bound: Bound
+) -> ColumnElement[bool]:
+    kind = shape[0]
+    if kind == "cmp":
+        _, name, op, slot = shape
+        spec = resource.by_name[name]
+        col = _column(resource, source, spec)
+        if op is Op.IS_NULL:
+            return col.is_(None) if slot else col.is_not(None)
+        if op in PATTERN_OPS:
+            pattern = _param(slot, bound, type_=sa.Text())
+            return ci_lower(col).like(ci_lower(pattern), escape="\\")
+        if op is Op.IN:
+            return col.in_(_param(slot, bound, expanding=True))
+        if op is Op.NOT_IN:
+            return col.not_in(_param(slot, bound, expanding=True))
+        value = None if slot == NULL else _param(slot, bound)
+        binary = {
+            Op.EQ: col.__eq__,
+            Op.NE: col.__ne__,
+            Op.LT: col.__lt__,
+            Op.LE: col.__le__,
+            Op.GT: col.__gt__,
+            Op.GE: col.__ge__,
+        }[op]
+        result: ColumnElement[bool] = binary(value)
+        return result
+    if kind == "and":
+        return sa.and_(*(_compile(i, resource, source, bound) for i in shape[1]))
+    if kind == "or":
+        return sa.or_(*(_compile(i, resource, source, bound) for i in shape[1]))
+    if kind == "not":
+        return sa.not_(_compile(shape[1], resource, source, bound))
+    _, name, quantifier, soft, item = shape
+    relation = resource.relation_by_name[name]
     target = get(relation.target)
     inner = target.table.alias()
     link = inner.c[relation.remote] == source.c[relation.local]
-    condition = compile_filter(node.item, target, inner)
-    if target.soft_delete and not mentions(node.item, "is_deleted"):
+    condition = _compile(item, target, inner, bound)
+    if soft:
         condition = sa.and_(condition, sa.func.coalesce(inner.c.is_deleted, 0) == 0)
-    if node.quantifier is Quantifier.EVERY:
+    if quantifier is Quantifier.EVERY:
         return ~sa.exists().where(link, ~condition)
     exists = sa.exists().where(link, condition)
-    return ~exists if node.quantifier is Quantifier.NONE else exists
+    return ~exists if quantifier is Quantifier.NONE else exists
 
 
-def search_condition(resource: Resource, source: FromClause, query: str) -> ColumnElement[bool]:
-    words = text.fold(query).split()
-    if not words:
-        raise BadInput("search needs at least one letter or digit", "search")
-    column = source.c.keyword
-    return sa.and_(*(column.like(f"%{_escape_like(w)}%", escape="\\") for w in words))
+@dataclass(frozen=True)
+class Where:
+    """A read's conditions split in two: the shape (what the SQL looks like, hashable, so a
+    statement is built and cached once per shape) and the values, bound as parameters
+    ``w0``, ``w1``… when the statement runs."""
+
+    shape: Shape
+    values: dict[str, Any]
+
+
+def prepare_where(resource: Resource, spec: QuerySpec, limits: Limits) -> Where:
+    """Check the filter, codes and search of ``spec`` and split them into shape and values."""
+    values: list[Any] = []
+    filter_shape = None
+    if spec.filter is not None:
+        validate(spec.filter, resource, limits)
+        filter_shape = _shape(spec.filter, resource, values)
+    codes = None
+    if spec.codes is not None:
+        values.append(list(spec.codes))
+        codes = len(values) - 1
+    words = None
+    if spec.search is not None:
+        if not resource.searchable:
+            raise BadInput(f"{resource.plural} cannot be searched", "search")
+        folded = text.fold(spec.search).split()
+        if not folded:
+            raise BadInput("search needs at least one letter or digit", "search")
+        values.extend(f"%{_escape_like(w)}%" for w in folded)
+        words = tuple(range(len(values) - len(folded), len(values)))
+    soft = resource.soft_delete and not mentions(spec.filter, "is_deleted")
+    shape = (filter_shape, codes, words, soft)
+    return Where(shape, {f"w{i}": v for i, v in enumerate(values)})
+
+
+def where_of(
+    resource: Resource, source: FromClause, shape: Shape, bound: Bound = None
+) -> ColumnElement[bool] | None:
+    """The condition of a `Where` shape: with parameters ``w0``, ``w1``… to give when the
+    statement runs, or with the ``bound`` values in place."""
+    filter_shape, codes, words, soft = shape
+    parts: list[ColumnElement[bool]] = []
+    if filter_shape is not None:
+        parts.append(_compile(filter_shape, resource, source, bound))
+    if codes is not None:
+        parts.append(source.c.code.in_(_param(codes, bound, expanding=True)))
+    if words is not None:
+        column = source.c.keyword
+        parts.extend(column.like(_param(w, bound), escape="\\") for w in words)
+    if soft:
+        parts.append(sa.func.coalesce(source.c.is_deleted, 0) == 0)
+    return sa.and_(*parts) if parts else None
 
 
 def where_clause(
     resource: Resource, source: FromClause, spec: QuerySpec, limits: Limits
 ) -> ColumnElement[bool] | None:
-    parts: list[ColumnElement[bool]] = []
-    if spec.filter is not None:
-        validate(spec.filter, resource, limits)
-        parts.append(compile_filter(spec.filter, resource, source))
-    if spec.codes is not None:
-        parts.append(source.c.code.in_(spec.codes))
-    if spec.search is not None:
-        if not resource.searchable:
-            raise BadInput(f"{resource.plural} cannot be searched", "search")
-        parts.append(search_condition(resource, source, spec.search))
-    if resource.soft_delete and not mentions(spec.filter, "is_deleted"):
-        parts.append(sa.func.coalesce(source.c.is_deleted, 0) == 0)
-    return sa.and_(*parts) if parts else None
+    """The condition of ``spec`` with its values bound in (for statements not cached per
+    shape)."""
+    where = prepare_where(resource, spec, limits)
+    return where_of(resource, source, where.shape, where.values)
 
 
 # ---------------------------------------------------------------- ordering

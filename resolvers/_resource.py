@@ -95,7 +95,7 @@ def _kind_of(column: sa.Column[Any]) -> Kind:
     return Kind.STRING
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: statement caches key on it
 class Resource:
     key: str  # "followers"
     model: type[SQLModel]

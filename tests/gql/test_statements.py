@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from resolvers import _crud
 from tests.conftest import Api
 from tests.factories import insert, oa
 
@@ -155,3 +158,39 @@ async def test_relation_statements_are_reused_per_arguments_not_across_them(api:
         page = data["followers"]["items"][0]["messages"]
         assert [m["text"] for m in page["items"]] == expected, needle
         assert page["totalCount"] == len(expected)
+
+
+async def test_page_and_count_statements_are_built_once_per_filter_shape(api: Api) -> None:
+    """A list read's statement is cached by the shape of its filter, order and columns, the
+    values being parameters: other values reuse it and still get their own rows; another
+    shape (an operator, a null, one more condition) gets its own statement."""
+    db = api.backend.database
+    await oa(db, "OA1")
+    names = ["Lan", "Hân", "Binh", "Mai", None]
+    await insert(
+        db,
+        "followers",
+        [{"code": f"F{i}", "zalo_oa": "OA1", "name": n} for i, n in enumerate(names)],
+    )
+    query = """query($f: FollowerFilter, $n: Int!) {
+      followers(filter: $f, limit: $n, orderBy: [{name: ASC}]) { items { code } }
+      followersAggregate(filter: $f) { count } }"""
+    _crud._page.cache_clear()
+    _crud._aggregate.cache_clear()
+    cases: list[tuple[dict[str, Any], int, list[str]]] = [
+        ({"name": {"contains": "an"}}, 5, ["F0"]),  # contains compares lower case, not folded
+        ({"name": {"contains": "i"}}, 5, ["F2", "F3"]),
+        ({"name": {"contains": "i"}}, 1, ["F2"]),
+        ({"name": {"eq": "Mai"}}, 5, ["F3"]),
+        ({"name": {"isNull": True}}, 5, ["F4"]),
+        ({"name": {"contains": "a"}, "code": {"in": ["F0", "F3"]}}, 5, ["F0", "F3"]),
+        ({"name": {"contains": "a"}, "code": {"in": ["F0"]}}, 5, ["F0"]),
+    ]
+    for where, limit, codes in cases:
+        data = await api.data(query, {"f": where, "n": limit})
+        assert [i["code"] for i in data["followers"]["items"]] == codes, where
+        expected = len(codes) if limit == 5 else 2
+        assert data["followersAggregate"]["count"] == expected, where
+    # Shapes: contains; eq; is null; contains + in. Limits and values are parameters.
+    assert _crud._page.cache_info().currsize == 4
+    assert _crud._aggregate.cache_info().currsize == 4
