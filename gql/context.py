@@ -8,7 +8,7 @@ on one lock. DataLoaders still batch: one statement per relation level.
 from __future__ import annotations
 
 import asyncio
-import uuid
+import os
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -33,7 +33,7 @@ class Context(BaseContext):
     services: Services | None = None
     caller_: Caller | None = None
     auth_error: str | None = None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    request_id: str = field(default_factory=lambda: os.urandom(8).hex())
     # Set once the operation is known to be a query: its statements need no transaction.
     read_only: bool = False
     _session: AsyncSession | None = None
