@@ -46,7 +46,8 @@ class KnownQueries:
     def __init__(self, size: int, cost: QueryCost) -> None:
         self.size = size
         self.cost = cost
-        self._entries: OrderedDict[tuple[str, str | None], KnownQuery] = OrderedDict()
+        # None: a document already seen not to be a query (a mutation), not parsed again.
+        self._entries: OrderedDict[tuple[str, str | None], KnownQuery | None] = OrderedDict()
         self.served = 0  # requests answered here, not by the pipeline
 
     def __len__(self) -> int:
@@ -60,18 +61,22 @@ class KnownQueries:
         return found
 
     def learn(self, query: str, operation_name: str | None) -> None:
-        """Remember ``query``, which has just run through the pipeline without errors, if
-        its operation is a query. Parsed again here, once per document."""
+        """Remember ``query``, which has just run through the pipeline without errors: as
+        known if its operation is a query, else as seen (so that a mutation's document is
+        parsed here once, not on every request)."""
+        key = (query, operation_name)
         if not self.size:
+            return
+        if key in self._entries:
+            self._entries.move_to_end(key)
             return
         document = parse(query)
         operation = get_operation_ast(document, operation_name)
         if operation is None or operation.operation != OperationType.QUERY:
-            return
-        key = (query, operation_name)
-        name = operation.name.value if operation.name else None
-        self._entries[key] = KnownQuery(document, name, cost_uses_variables(document))
-        self._entries.move_to_end(key)
+            self._entries[key] = None
+        else:
+            name = operation.name.value if operation.name else None
+            self._entries[key] = KnownQuery(document, name, cost_uses_variables(document))
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
 

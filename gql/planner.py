@@ -18,14 +18,17 @@ abandoned plan changes nothing.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from functools import partial
 from typing import Any, NamedTuple
 
 from graphql import (
+    FragmentSpreadNode,
     GraphQLError,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    InlineFragmentNode,
     OperationType,
     Undefined,
     get_nullable_type,
@@ -213,6 +216,12 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         key = (type_.name, id(details))
         found = self.plans.get(key)
         if found is None:
+            nodes = tuple(d.node for d in details)
+            shared_key = (id(self.schema), type_.name, tuple(map(id, nodes)))
+            shared = _SHARED.get(shared_key)
+            if shared is not None:
+                _SHARED.move_to_end(shared_key)
+                return shared[1]
             try:
                 plan = self._row_plan(type_, details, info)
             except (BadInput, GraphQLError):  # a relation's arguments are wrong: the
@@ -220,6 +229,12 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             # The list is kept with its plan so that its id is not reused (as graphql-core's
             # own memo of collected subfields does).
             found = self.plans[key] = (details, plan)
+            if plan is not None and not plan.related and not _has_directives(nodes, self):
+                # Nothing in it belongs to this request: the next execution of the same
+                # document (a known query) reuses it. The nodes are kept so ids stay theirs.
+                _SHARED[shared_key] = (nodes, plan)
+                while len(_SHARED) > _SHARED_SIZE:
+                    _SHARED.popitem(last=False)
         return found[1]
 
     def _row_plan(
@@ -341,6 +356,36 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         return Step(
             MANY, "", relation.local, None, False, PagePlan(page_type.name, tuple(fields)), page
         )
+
+
+# Row plans without relations, by schema, type and the document's field nodes: such a plan
+# depends only on the document (its directives aside, which is why a selection with any
+# directive is not shared), so executions of the same parsed document share it.
+_SHARED: OrderedDict[tuple[int, str, tuple[int, ...]], tuple[Any, RowPlan]] = OrderedDict()
+_SHARED_SIZE = 1024
+
+
+def _has_directives(nodes: tuple[Any, ...], execution: PlannedExecution) -> bool:
+    """Whether the selection of ``nodes`` on this level, through its fragments, carries a
+    directive (``@skip``/``@include`` make the collected fields depend on variables)."""
+    pending = [n.selection_set for n in nodes if n.selection_set is not None]
+    seen: set[str] = set()
+    while pending:
+        for selection in pending.pop().selections:
+            if selection.directives:
+                return True
+            if isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                details = execution.fragments.get(name)
+                if details is None or name in seen:
+                    continue
+                seen.add(name)
+                if details.definition.directives or details.variable_signatures:
+                    return True
+                pending.append(details.definition.selection_set)
+    return False
 
 
 def _build(plan: RowPlan, rows: list[Any], values: dict[str, list[Any]]) -> list[dict[str, Any]]:

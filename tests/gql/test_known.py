@@ -17,6 +17,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from gql import planner
 from gql.cost import QueryCost
 from gql.known import KnownQueries
 from tests.conftest import Api, comparable, twin_client
@@ -189,3 +190,29 @@ def test_known_queries_keep_the_most_recently_used() -> None:
     off = KnownQueries(0, QueryCost(100))
     off.learn("{ a }", None)
     assert len(off) == 0
+
+
+async def test_row_plans_without_relations_are_made_once_per_document(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row plan that holds nothing of its request (no relation loaders, no directive) is
+    shared by every execution of the same parsed document; one with a relation is not."""
+    await _seed(api)
+    made: list[str] = []
+    row_plan = planner.PlannedExecution._row_plan
+
+    def counting(self: Any, type_: Any, details: Any, info: Any) -> Any:
+        made.append(type_.name)
+        return row_plan(self, type_, details, info)
+
+    monkeypatch.setattr(planner.PlannedExecution, "_row_plan", counting)
+    token = api.tokens["read"]
+    flat = "query Flat($c: String!) { follower(code: $c) { code name zalo } }"
+    for code in ("F00", "F03", "F06", "F09"):
+        await _post(api.client, flat, {"c": code}, token)
+    # Once for the pipeline's parse of the text, once for the known document: not again.
+    assert made.count("Follower") == 2
+    made.clear()
+    for _ in range(3):
+        await _post(api.client, ONE, {"code": "F00"}, token)  # with zaloOa and messages
+    assert made.count("Follower") == 3
