@@ -151,7 +151,12 @@ def create_schema(settings: Settings) -> strawberry.Schema:
         depth_validator(settings.graphql_max_depth, None),
         alias_validator(settings.graphql_max_aliases),
     ]
-    cost = QueryCost(settings.graphql_max_cost, settings.default_page_size)
+
+    def cost() -> QueryCost:
+        # One instance per request: Strawberry sets each extension's execution context on
+        # the instance, so one shared by concurrent requests would read another's.
+        return QueryCost(settings.graphql_max_cost, settings.default_page_size)
+
     extensions: list[Callable[[], SchemaExtension]] = [
         RequestTransaction,
         GraphQLMetrics,
@@ -160,7 +165,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
         # made per request is part of the ValidationCache key, which then never hits.
         lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        lambda: cost,
+        cost,
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
     ]
@@ -178,7 +183,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
     if settings.graphql_known_queries and not any(
         e._implements_resolve() for e in schema.get_extensions()
     ):
-        schema.known = KnownQueries(settings.graphql_known_queries, cost)
+        schema.known = KnownQueries(settings.graphql_known_queries, cost())  # uses check()
     return schema
 
 
