@@ -12,12 +12,12 @@ from resolvers._resource import Resource
 
 def format_datetime(value: datetime) -> str:
     """UTC ISO-8601 with ``Z`` and milliseconds when there are any (SPEC §3)."""
-    value = value.astimezone(UTC)
-    # strftime("%Y") drops the leading zeros of years before 1000 on glibc.
-    text = f"{value.year:04d}-" + value.strftime("%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond // 1000:03d}"
-    return text + "Z"
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # isoformat pads the year to four digits (strftime("%Y") does not on glibc) and,
+    # for "milliseconds", truncates the microseconds as the SPEC's form does.
+    spec = "milliseconds" if value.microsecond else "seconds"
+    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
 def _value(value: Any) -> Any:

@@ -44,12 +44,12 @@ async def request_context(
     """The GraphQL context of one HTTP request, for every route that runs an operation
     (POST /graphql, Strawberry's router, the REST shim): the app's database, settings and
     services, the request's id, and its caller."""
-    context = Context(
-        database=app_state.database,
-        settings=app_state.settings,
-        services=getattr(app_state, "services", None),
+    database, settings = app_state.database, app_state.settings
+    services = getattr(app_state, "services", None)
+    context = (
+        Context(database=database, settings=settings, services=services, request_id=request_id)
+        if request_id
+        else Context(database=database, settings=settings, services=services)
     )
-    if request_id:
-        context.request_id = request_id
     await resolve_caller(app_state.database, context, header, query)
     return context

@@ -123,24 +123,31 @@ class RequestLog:
             # server error. Logged as 499 ("client closed request") on the request line.
             status = 499
         finally:
-            query = scope.get("query_string", b"").decode("latin-1")
-            path = scope["path"] + (f"?{query}" if query else "")
             elapsed = time.perf_counter() - started
-            duration = round(elapsed * 1000, 1)
             route = metrics.route_label(scope)
             metrics.REQUESTS.labels(route, scope["method"], str(status)).inc()
             metrics.LATENCY.labels(route).observe(elapsed)
-            request_log.info(
-                "%s %s %s %.1fms",
-                scope["method"],
-                redact(path),
-                status,
-                duration,
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": redact(path),
-                    "status": status,
-                    "duration_ms": duration,
-                },
-            )
+            if request_log.isEnabledFor(logging.INFO):
+                _log_request(scope, request_id, status, elapsed)
+
+
+def _log_request(scope: Scope, request_id: str, status: int, elapsed: float) -> None:
+    """The request's line, its path and query string redacted (built only when the
+    level lets it through: redacting is a few regular expressions a request)."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    path = redact(scope["path"] + (f"?{query}" if query else ""))
+    duration = round(elapsed * 1000, 1)
+    request_log.info(
+        "%s %s %s %.1fms",
+        scope["method"],
+        path,
+        status,
+        duration,
+        extra={
+            "request_id": request_id,
+            "method": scope["method"],
+            "path": path,
+            "status": status,
+            "duration_ms": duration,
+        },
+    )
