@@ -34,7 +34,14 @@ _PATTERNS = [
 ]
 
 
+# A word every pattern above needs (matched with the same case folding): most lines hold
+# none, and one search is cheaper than a substitution per pattern.
+_TRIGGER = re.compile(r"(?i)token|secret|code_verifier|authorization|zoa_")
+
+
 def redact(text: str) -> str:
+    if _TRIGGER.search(text) is None:
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -232,6 +232,12 @@ def test_redaction_patterns() -> None:
     assert redact("Authorization: Bearer abc.def") == "Authorization: Bearer ***"
     assert "s3cr3t" not in redact('{"secret_key": "s3cr3t", "access_token": "t0k"}')
     assert redact("a zoa_abcdefghijkl token") == "a zoa_*** token"
+    # the words are found in any case, as the patterns find them
+    assert redact("GET /v4/x?TOKEN=abc&limit=5") == "GET /v4/x?TOKEN=***&limit=5"
+    assert redact("AUTHORIZATION: BEARER abc.def") == "AUTHORIZATION: BEARER ***"
+    assert redact('{"App_Secret": "s3cr3t"}') == '{"App_Secret": "***"}'
+    assert redact("Code_Verifier=xyz") == "Code_Verifier=***"
+    assert redact("POST /graphql 200 3.1ms") == "POST /graphql 200 3.1ms"
 
 
 async def test_tokens_through_graphql_are_admin_only(api: Api) -> None:
