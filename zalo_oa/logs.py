@@ -19,14 +19,17 @@ from zalo_oa.settings import Settings
 _PATTERNS = [
     # token=… in query strings (the v4 API and the hook URL carry tokens there)
     (
-        re.compile(r"(?i)\b(token|access_token|secret_key|code_verifier|refresh_token)=[^&\s\"']+"),
+        re.compile(
+            r"\b(token|access_token|secret_key|code_verifier|refresh_token)=[^&\s\"']+", re.I
+        ),
         r"\1=***",
     ),
     # header or JSON style: Authorization: Bearer …, "secret_key": "…"
     (
         re.compile(
-            r"(?i)(authorization|secret_key|access_token|refresh_token|app_secret)"
-            r"([\"']?\s*[:=]\s*[\"']?)(bearer\s+)?[^\s\"',}]+"
+            r"(authorization|secret_key|access_token|refresh_token|app_secret)"
+            r"([\"']?\s*[:=]\s*[\"']?)(bearer\s+)?[^\s\"',}]+",
+            re.I,
         ),
         r"\1\2\3***",
     ),
@@ -34,13 +37,15 @@ _PATTERNS = [
 ]
 
 
-# A word every pattern above needs (matched with the same case folding): most lines hold
-# none, and one search is cheaper than a substitution per pattern.
-_TRIGGER = re.compile(r"(?i)token|secret|code_verifier|authorization|zoa_")
+# Every pattern above as one alternation, each with its own flags: a text it does not
+# match (most lines) needs no substitution, and one search is cheaper than one per pattern.
+_ANY = re.compile(
+    "|".join(f"(?{'i' if p.flags & re.I else '-i'}:{p.pattern})" for p, _ in _PATTERNS)
+)
 
 
 def redact(text: str) -> str:
-    if _TRIGGER.search(text) is None:
+    if _ANY.search(text) is None:
         return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
