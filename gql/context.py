@@ -1,8 +1,9 @@
 """The per-request GraphQL context: one session, the caller, and lazily built loaders.
 
 graphql-core resolves sibling fields concurrently, and an `AsyncSession` must not be used by
-two tasks at once, so every database call goes through `Context.db()`, which serialises them
-on one lock. DataLoaders still batch: one statement per relation level.
+two tasks at once, so every database call goes through `Context.db()` (or `Context.reads()`
+for the generic reads), which serialises them on one lock. DataLoaders still batch: one
+statement per relation level.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from strawberry.fastapi import BaseContext
 from resolvers._query import Limits
 from resolvers.caller import Caller
 from resolvers.errors import Unauthenticated
-from zalo_oa.db import Database
+from zalo_oa.db import Database, DirectReads
 from zalo_oa.services import Services
 from zalo_oa.settings import Settings
 
@@ -37,6 +38,7 @@ class Context(BaseContext):
     # Set once the operation is known to be a query: its statements need no transaction.
     read_only: bool = False
     _session: AsyncSession | None = None
+    _direct: DirectReads | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaders: dict[Hashable, DataLoader[Any, Any]] = field(default_factory=dict)
     plans: dict[Hashable, Any] = field(default_factory=dict)  # see gql.factory.per_field
@@ -58,18 +60,43 @@ class Context(BaseContext):
     @asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:
         async with self._lock:
-            if self._session is None:
-                if self.read_only:
-                    self._session = self.database.read_sessions()()
-                else:
-                    self._session = self.database.sessions()
-            yield self._session
+            yield await self._open()
+
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[AsyncSession | DirectReads]:
+        """Where the generic reads (`resolvers._crud`) run: the request's session, or for a
+        read-only operation on PostgreSQL one pooled connection used directly
+        (`zalo_oa.db.DirectReads`)."""
+        async with self._lock:
+            if not self.read_only:
+                yield await self._open()
+                return
+            if self._direct is None:
+                self._direct = self.database.direct_reads(self._open)
+            yield self._direct if self._direct is not None else await self._open()
+
+    async def _open(self) -> AsyncSession:
+        if self._session is None:
+            if self.read_only:
+                self._session = self.database.read_sessions()()
+            else:
+                self._session = self.database.sessions()
+        return self._session
 
     async def finish(self, commit: bool) -> None:
         """End the request's transaction: the request, not the services, commits."""
-        if self._session is None:
+        if self._session is None and self._direct is None:
             return
         async with self._lock:
+            direct, self._direct = self._direct, None
+            try:
+                if direct is not None:
+                    await direct.close()
+            finally:
+                await self._end(commit)
+
+    async def _end(self, commit: bool) -> None:
+        if self._session is not None:
             try:
                 if self.read_only and self.database.reads_autocommit:
                     pass  # nothing to commit or roll back: closing releases the connection

@@ -414,7 +414,7 @@ def one_loader(
     """Rows of ``target`` by ``key``; only ``columns`` (plus keys) when given, else all."""
 
     async def load(keys: list[Any]) -> list[Any]:
-        async with ctx.db() as session:
+        async with ctx.reads() as session:
             rows = await _crud.fetch_by_keys(session, target, key, keys, columns)
         return [rows.get(k) for k in keys]
 
@@ -437,7 +437,7 @@ def many_loader(
     target = get(relation.target)
 
     async def load(keys: list[Any]) -> list[Any]:
-        async with ctx.db() as session:
+        async with ctx.reads() as session:
             pages = await _crud.fetch_children(
                 session, target, relation.remote, keys, spec, ctx.limits, columns, with_total
             )
@@ -714,13 +714,13 @@ def build(
         rows: list[Any] = []
         if _is_selected(fields, "items") and limit:
             columns = selected_columns(resource, _child(fields, "items"))
-            async with ctx.db() as session:
+            async with ctx.reads() as session:
                 rows = list(await _crud.fetch_page(session, resource, spec, ctx.limits, columns))
         else:
             q.prepare_where(resource, spec, ctx.limits)  # validate anyway
 
         async def total() -> int:
-            async with ctx.db() as session:
+            async with ctx.reads() as session:
                 return await _crud.count(session, resource, spec, ctx.limits)
 
         return page(items=rows, offset=offset, limit=limit, _count=total)
@@ -745,7 +745,7 @@ def build(
         columns = selected_columns(
             resource, _child(fields, "nodes") + _child(_child(fields, "edges"), "node")
         )
-        async with ctx.db() as session:
+        async with ctx.reads() as session:
             win = await _crud.fetch_window(
                 session,
                 resource,
@@ -766,7 +766,7 @@ def build(
         end = edges[-1].cursor if edges else (win.cursor(resource, rows[-1]) if rows else None)
 
         async def total() -> int:
-            async with ctx.db() as session:
+            async with ctx.reads() as session:
                 return await _crud.count(session, resource, spec, ctx.limits)
 
         return connection(
@@ -788,7 +788,7 @@ def build(
         fields = picked(info)
         lows = sorted(selected_columns(resource, _child(fields, "min")))
         highs = sorted(selected_columns(resource, _child(fields, "max")))
-        async with ctx.db() as session:
+        async with ctx.reads() as session:
             result = await _crud.aggregate(session, resource, spec, ctx.limits, lows, highs)
         return aggregate(
             count=result["count"],

@@ -98,9 +98,13 @@ class KnownQueries:
             except GraphQLError:
                 return None
         context.read_only = True
-        result: GraphQLResult = await await_maybe(
-            schema.execute_known(known.document, variables, context, operation_name)
-        )
+        try:
+            result: GraphQLResult = await await_maybe(
+                schema.execute_known(known.document, variables, context, operation_name)
+            )
+        except BaseException:  # cancelled, or a fault outside the resolvers: the
+            await context.finish(commit=False)  # connection goes back to the pool
+            raise
         if result.errors:
             context.clear_loaders()
             return None

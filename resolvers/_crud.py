@@ -27,6 +27,7 @@ from resolvers import text
 from resolvers._resource import Resource, get
 from resolvers.caller import Caller
 from resolvers.errors import BadInput, Conflict, NotFound, Problem
+from zalo_oa.db import DirectReads
 
 MASK = re.compile(r"^\*{4}.{0,4}$")
 
@@ -61,20 +62,36 @@ def _run(sync: Session, stmt: sa.Executable, params: dict[str, Any] | None) -> l
     return list(sync.connection().execute(stmt, params).all())
 
 
+# Where reads run: a session, or for a read-only operation on PostgreSQL its `DirectReads`.
+Reads = AsyncSession | DirectReads
+
+
 async def read(
-    session: AsyncSession, stmt: sa.Executable, params: dict[str, Any] | None = None
+    source: Reads,
+    stmt: sa.Executable,
+    params: dict[str, Any] | None = None,
+    *,
+    reused: bool = False,
 ) -> list[Row[Any]]:
     """The rows of a Core SELECT, on the session's connection and in its transaction.
 
     The module keeps no ORM objects in a session (every write is a Core statement), so the
     ORM's execution layer (autoflush, compile state, ORM events) only costs time here: a
     one-row read spends about a tenth of its CPU there (docs/performance.md, fifth round).
+    A statement built once and ``reused`` (by the cached builders below) runs through
+    `DirectReads` when ``source`` is one; anything else through the session.
     """
-    return await session.run_sync(_run, stmt, params)
+    if isinstance(source, DirectReads):
+        if reused:
+            rows = await source.fetch(stmt, params)
+            if rows is not None:
+                return rows
+        source = await source.session()
+    return await source.run_sync(_run, stmt, params)
 
 
 async def fetch_page(
-    session: AsyncSession,
+    session: Reads,
     resource: Resource,
     spec: q.QuerySpec,
     limits: q.Limits,
@@ -84,7 +101,8 @@ async def fetch_page(
     order = tuple(q.effective_order(spec.order))
     wanted = None if columns is None else frozenset(columns)
     stmt = _page(resource, where.shape, order, wanted)
-    return await read(session, stmt, {**where.values, "offset": spec.offset, "limit": spec.limit})
+    values = {**where.values, "offset": spec.offset, "limit": spec.limit}
+    return await read(session, stmt, values, reused=True)
 
 
 @functools.lru_cache(maxsize=512)
@@ -103,15 +121,14 @@ def _page(
     return stmt.offset(offset).limit(sa.bindparam("limit", type_=sa.Integer()))
 
 
-async def count(
-    session: AsyncSession, resource: Resource, spec: q.QuerySpec, limits: q.Limits
-) -> int:
+async def count(session: Reads, resource: Resource, spec: q.QuerySpec, limits: q.Limits) -> int:
     where = q.prepare_where(resource, spec, limits)
-    return int((await read(session, _aggregate(resource, where.shape), where.values))[0][0])
+    stmt = _aggregate(resource, where.shape)
+    return int((await read(session, stmt, where.values, reused=True))[0][0])
 
 
 async def aggregate(
-    session: AsyncSession,
+    session: Reads,
     resource: Resource,
     spec: q.QuerySpec,
     limits: q.Limits,
@@ -120,7 +137,7 @@ async def aggregate(
 ) -> dict[str, Any]:
     where = q.prepare_where(resource, spec, limits)
     stmt = _aggregate(resource, where.shape, tuple(minimum), tuple(maximum))
-    row = (await read(session, stmt, where.values))[0]
+    row = (await read(session, stmt, where.values, reused=True))[0]
     return dict(row._mapping)
 
 
@@ -151,7 +168,7 @@ class Window:
 
 
 async def fetch_window(
-    session: AsyncSession,
+    session: Reads,
     resource: Resource,
     spec: q.QuerySpec,
     limits: q.Limits,
@@ -193,7 +210,7 @@ async def fetch_window(
 
 
 async def fetch_by_keys(
-    session: AsyncSession,
+    session: Reads,
     resource: Resource,
     key: str,
     values: Sequence[Any],
@@ -204,12 +221,14 @@ async def fetch_by_keys(
         return {}
     wanted = None if columns is None else frozenset({*columns, key})
     stmt = _by_keys(resource.key, key, wanted, _on_postgres(session))
-    rows = await read(session, stmt, {"keys": list(set(values))})
+    rows = await read(session, stmt, {"keys": list(set(values))}, reused=True)
     return {row._mapping[key]: row for row in rows}
 
 
-def _on_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def _on_postgres(source: Reads) -> bool:
+    if isinstance(source, DirectReads):
+        return True
+    return source.get_bind().dialect.name == "postgresql"
 
 
 def _in_keys(column: sa.Column[Any], postgres: bool) -> sa.ColumnElement[bool]:
@@ -245,7 +264,7 @@ def _by_keys(
 
 
 async def fetch_children(
-    session: AsyncSession,
+    session: Reads,
     resource: Resource,
     key: str,
     parents: Sequence[Any],
@@ -262,7 +281,7 @@ async def fetch_children(
         resource.key, key, _ByRepr(spec), limits, wanted, with_total, _on_postgres(session)
     )
     out: dict[Any, tuple[list[Row[Any]], int]] = {p: ([], 0) for p in parents}
-    for row in await read(session, stmt, {"keys": list(set(parents))}):
+    for row in await read(session, stmt, {"keys": list(set(parents))}, reused=True):
         parent = row._mapping[key]
         rows, _ = out[parent]
         rows.append(row)

@@ -94,6 +94,10 @@ class Statements:
         ):
             self.seen.append(statement)
 
+    def direct(self, statement: str) -> None:
+        """The hook of `zalo_oa.db.DirectReads`, which SQLAlchemy's event does not see."""
+        self(None, None, statement)
+
     @contextmanager
     def counting(self) -> Iterator[list[str]]:
         self.seen = []
@@ -133,6 +137,7 @@ async def backend(
     database: Database = app.state.database
     statements = Statements()
     event.listen(database.engine.sync_engine, "before_cursor_execute", statements)
+    database.statement_hooks.append(statements.direct)
     yield Backend(request.param, settings, app, database, statements)
     await database.dispose()
 

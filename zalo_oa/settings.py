@@ -167,6 +167,14 @@ class Settings(BaseSettings):
             "request looks it up). A revocation made elsewhere takes effect within this time.",
         ),
     ] = 30.0
+    direct_reads: Annotated[
+        bool,
+        Field(
+            description="On PostgreSQL, run the reads of GraphQL queries on a pooled "
+            "connection through asyncpg itself, past SQLAlchemy's execution layer "
+            "(zalo_oa/db.py DirectReads); false sends them through the session."
+        ),
+    ] = True
     pool_size: Annotated[
         int,
         Field(

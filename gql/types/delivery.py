@@ -131,7 +131,7 @@ class DeliveryPage:
     @strawberry.field(description="Computed only when selected.")
     async def total_count(self, info: strawberry.Info[Context]) -> int:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.reads() as session:
             return await _crud.count(session, DELIVERIES, self.spec, ctx.limits)
 
 
@@ -157,7 +157,7 @@ class DeliveryQuery:
             offset=offset,
             limit=limit,
         )
-        async with ctx.db() as session:
+        async with ctx.reads() as session:
             rows = await _crud.fetch_page(session, DELIVERIES, spec, ctx.limits)
         return DeliveryPage(
             items=[Delivery.from_row(r) for r in rows], offset=offset, limit=limit, spec=spec
