@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -432,7 +432,12 @@ def per_field(info: strawberry.Info[Context], make: Callable[[], Any]) -> Any:
 
 
 def many_loader(
-    ctx: Context, relation: Relation, spec: q.QuerySpec, columns: frozenset[str], with_total: bool
+    ctx: Context,
+    relation: Relation,
+    spec: q.QuerySpec,
+    columns: frozenset[str],
+    with_total: bool,
+    signature: Hashable = None,
 ) -> Any:
     target = get(relation.target)
 
@@ -443,7 +448,8 @@ def many_loader(
             )
         return [pages[k] for k in keys]
 
-    signature = (repr(spec), columns, with_total)
+    if signature is None:
+        signature = (repr(spec), columns, with_total)
     return ctx.loader(("many", relation.target, relation.remote, signature), load)
 
 
@@ -1056,14 +1062,32 @@ class RelationPage(NamedTuple):
     limit: int
 
 
-def relation_page(
+class RelationPlan(NamedTuple):
+    """What a to-many relation's (converted) arguments and selection ask for; nothing in it
+    belongs to a request, `page` binds it to one."""
+
+    relation: Relation
+    spec: q.QuerySpec
+    columns: frozenset[str]
+    with_total: bool
+    signature: Hashable  # the loader's key, computed once
+
+    def page(self, ctx: Context) -> RelationPage:
+        loader = many_loader(
+            ctx, self.relation, self.spec, self.columns, self.with_total, self.signature
+        )
+        return RelationPage(loader, self.spec.offset, self.spec.limit)
+
+
+def relation_plan(
     ctx: Context,
     relation: Relation,
     kw: dict[str, Any],
     columns: frozenset[str],
     with_total: bool,
-) -> RelationPage:
-    """The loader and page bounds of a to-many relation for its (converted) arguments."""
+) -> RelationPlan:
+    """The plan of a to-many relation for its (converted) arguments; ``ctx`` gives only the
+    settings (the page-size bound)."""
     args = {**RELATION_DEFAULTS, **kw}
     target = get(relation.target)
     offset, limit = _page_args(ctx, args["offset"], args["limit"])
@@ -1073,4 +1097,15 @@ def relation_page(
         offset=offset,
         limit=limit,
     )
-    return RelationPage(many_loader(ctx, relation, spec, columns, with_total), offset, limit)
+    return RelationPlan(relation, spec, columns, with_total, (repr(spec), columns, with_total))
+
+
+def relation_page(
+    ctx: Context,
+    relation: Relation,
+    kw: dict[str, Any],
+    columns: frozenset[str],
+    with_total: bool,
+) -> RelationPage:
+    """The loader and page bounds of a to-many relation for its (converted) arguments."""
+    return relation_plan(ctx, relation, kw, columns, with_total).page(ctx)

@@ -29,8 +29,11 @@ from graphql import (
     GraphQLOutputType,
     GraphQLResolveInfo,
     InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationType,
     Undefined,
+    VariableNode,
     get_nullable_type,
     is_leaf_type,
     is_non_null_type,
@@ -61,7 +64,7 @@ class Step(NamedTuple):
     coerce: Any = None  # the leaf type's coerce_output_value
     required: bool = False  # non-null field
     sub: Any = None  # ONE: RowPlan; MANY: PagePlan
-    load: Any = None  # ONE: DataLoader; MANY: factory.RelationPage
+    load: Any = None  # ONE: context -> DataLoader; MANY: factory.RelationPlan
     plain: type | None = None  # COLUMN: values of exactly this type are their own output
 
 
@@ -165,7 +168,8 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             keys = [getattr(row, step.attr) for row in rows]
             if step.kind == ONE:
                 wanted = [k for k in keys if k is not None]
-                found = dict(zip(wanted, await step.load.load_many(wanted), strict=True))
+                loader = step.load(self.context_value)
+                found = dict(zip(wanted, await loader.load_many(wanted), strict=True))
                 children = [None if k is None else found[k] for k in keys]
                 if step.required and any(c is None for c in children):
                     raise Unplanned
@@ -180,7 +184,7 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         return await self._shape(plan, rows) if plan.related else _build(plan, rows, {})
 
     async def _pages(self, step: Step, keys: list[Any]) -> list[dict[str, Any]]:
-        page: factory.RelationPage = step.load
+        page = step.load.page(self.context_value)
         pages = await page.loader.load_many(keys)
         flat = [row for rows, _ in pages for row in rows]
         plan: PagePlan = step.sub
@@ -229,9 +233,10 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             # The list is kept with its plan so that its id is not reused (as graphql-core's
             # own memo of collected subfields does).
             found = self.plans[key] = (details, plan)
-            if plan is not None and not plan.related and not _has_directives(nodes, self):
-                # Nothing in it belongs to this request: the next execution of the same
-                # document (a known query) reuses it. The nodes are kept so ids stay theirs.
+            if plan is not None and not _depends_on_request(nodes, self):
+                # Nothing in it belongs to this request (its loaders are bound when rows are
+                # shaped): the next execution of the same document (a known query) reuses
+                # it. The nodes are kept so that their ids stay theirs.
                 _SHARED[shared_key] = (nodes, plan)
                 while len(_SHARED) > _SHARED_SIZE:
                     _SHARED.popitem(last=False)
@@ -287,7 +292,9 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             if sub is None:
                 return None
             target = get(relation.target)
-            loader = factory.one_loader(self.context_value, target, relation.remote, sub.columns)
+            loader = partial(
+                factory.one_loader, target=target, key=relation.remote, columns=sub.columns
+            )
             steps.append(Step(ONE, key, relation.local, None, required, sub, loader))
         columns = frozenset(s.attr for s in steps if s.kind in (COLUMN, MASKED))
         related = tuple(s for s in steps if s.kind in (ONE, MANY))
@@ -346,7 +353,7 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             config=strawberry_schema.config,
             info=strawberry_schema.config.info_class(_raw_info=raw_info, _field=strawberry_field),
         )
-        page = factory.relation_page(
+        page = factory.relation_plan(
             self.context_value,
             relation,
             kw,
@@ -358,16 +365,17 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         )
 
 
-# Row plans without relations, by schema, type and the document's field nodes: such a plan
-# depends only on the document (its directives aside, which is why a selection with any
-# directive is not shared), so executions of the same parsed document share it.
+# Row plans by schema, type and the document's field nodes: a plan depends only on the
+# document when no directive or variable is in its selection (`_depends_on_request`), so
+# executions of the same parsed document share it.
 _SHARED: OrderedDict[tuple[int, str, tuple[int, ...]], tuple[Any, RowPlan]] = OrderedDict()
 _SHARED_SIZE = 1024
 
 
-def _has_directives(nodes: tuple[Any, ...], execution: PlannedExecution) -> bool:
-    """Whether the selection of ``nodes`` on this level, through its fragments, carries a
-    directive (``@skip``/``@include`` make the collected fields depend on variables)."""
+def _depends_on_request(nodes: tuple[Any, ...], execution: PlannedExecution) -> bool:
+    """Whether the selection of ``nodes``, through its fragments and nested fields, carries
+    a directive (``@skip``/``@include`` make the collected fields depend on variables) or
+    an argument that holds a variable (a relation's page or filter)."""
     pending = [n.selection_set for n in nodes if n.selection_set is not None]
     seen: set[str] = set()
     while pending:
@@ -385,6 +393,25 @@ def _has_directives(nodes: tuple[Any, ...], execution: PlannedExecution) -> bool
                 if details.definition.directives or details.variable_signatures:
                     return True
                 pending.append(details.definition.selection_set)
+            else:
+                if selection.arguments and any(map(_has_variable, selection.arguments)):
+                    return True
+                if selection.selection_set is not None:
+                    pending.append(selection.selection_set)
+    return False
+
+
+def _has_variable(node: Any) -> bool:
+    """Whether an argument or value node holds a variable anywhere inside."""
+    pending = [node.value]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, VariableNode):
+            return True
+        if isinstance(value, ListValueNode):
+            pending.extend(value.values)
+        elif isinstance(value, ObjectValueNode):
+            pending.extend(f.value for f in value.fields)
     return False
 
 

@@ -222,7 +222,7 @@ async def fetch_by_keys(
     wanted = None if columns is None else frozenset({*columns, key})
     stmt = _by_keys(resource.key, key, wanted, _on_postgres(session))
     rows = await read(session, stmt, {"keys": list(set(values))}, reused=True)
-    return {row._mapping[key]: row for row in rows}
+    return {getattr(row, key): row for row in rows}
 
 
 def _on_postgres(source: Reads) -> bool:
@@ -282,10 +282,10 @@ async def fetch_children(
     )
     out: dict[Any, tuple[list[Row[Any]], int]] = {p: ([], 0) for p in parents}
     for row in await read(session, stmt, {"keys": list(set(parents))}, reused=True):
-        parent = row._mapping[key]
+        parent = getattr(row, key)
         rows, _ = out[parent]
         rows.append(row)
-        out[parent] = (rows, int(row._mapping["_total"]) if with_total else 0)
+        out[parent] = (rows, int(row._total) if with_total else 0)
     if with_total:
         # Parents whose page is empty but have children before the offset still need a total.
         missing = [p for p, (rows, _) in out.items() if not rows]

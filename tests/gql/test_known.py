@@ -10,6 +10,7 @@ fail exactly as in the pipeline and not be counted as served.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -192,11 +193,13 @@ def test_known_queries_keep_the_most_recently_used() -> None:
     assert len(off) == 0
 
 
-async def test_row_plans_without_relations_are_made_once_per_document(
+async def test_row_plans_are_made_once_per_document(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A row plan that holds nothing of its request (no relation loaders, no directive) is
-    shared by every execution of the same parsed document; one with a relation is not."""
+    """A row plan that holds nothing of its request (no directive, no variable in its
+    selection; relation loaders are bound when rows are shaped) is shared by every
+    execution of the same parsed document; one with a variable in a relation's arguments
+    is made per request."""
     await _seed(api)
     made: list[str] = []
     row_plan = planner.PlannedExecution._row_plan
@@ -213,6 +216,19 @@ async def test_row_plans_without_relations_are_made_once_per_document(
     # Once for the pipeline's parse of the text, once for the known document: not again.
     assert made.count("Follower") == 2
     made.clear()
-    for _ in range(3):
-        await _post(api.client, ONE, {"code": "F00"}, token)  # with zaloOa and messages
+    answers = []
+    fresh = ONE + "# not run before in this process\n"
+    for code in ("F00", "F03", "F06"):  # with zaloOa and messages
+        answers.append(json.loads((await _post(api.client, fresh, {"code": code}, token))[2]))
+    assert made.count("Follower") == 2
+    # Shared plans bind each request's own loaders: every answer is its follower's.
+    assert [a["data"]["follower"]["code"] for a in answers] == ["F00", "F03", "F06"]
+    made.clear()
+    paged = fresh.replace("($code: String!)", "($code: String!, $n: Int!)").replace(
+        "messages(limit: 3)", "messages(limit: $n)"
+    )
+    assert paged != fresh
+    for n in (1, 2, 3):
+        answer = json.loads((await _post(api.client, paged, {"code": "F04", "n": n}, token))[2])
+        assert len(answer["data"]["follower"]["messages"]["items"]) == n
     assert made.count("Follower") == 3
