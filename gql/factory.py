@@ -23,6 +23,7 @@ from strawberry import Maybe
 from gql import common
 from gql.context import Context
 from gql.inputs import fast_input
+from gql.memo import NodeMemo
 from gql.scalars import JSON, DateTime, DecimalNumber
 from models._crypto import mask
 from resolvers import _crud
@@ -195,7 +196,15 @@ def picked(info: strawberry.Info[Any]) -> tuple[Picked, ...]:
     (4 % of a wide list's CPU). Fields under @skip/@include count as selected: at worst a
     column more is read."""
     raw = info._raw_info
-    return _pick(raw.field_nodes, raw.fragments)
+    key = _PICKED.key(raw.field_nodes)
+    fields = _PICKED.get(key)
+    if fields is None:
+        fields = _pick(raw.field_nodes, raw.fragments)
+        _PICKED.put(key, raw.field_nodes, fields)  # the same for every execution
+    return fields
+
+
+_PICKED: NodeMemo[tuple[Picked, ...]] = NodeMemo(1024)
 
 
 def _pick(nodes: Iterable[Any], fragments: dict[str, FragmentDefinitionNode]) -> tuple[Picked, ...]:

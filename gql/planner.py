@@ -18,7 +18,6 @@ abandoned plan changes nothing.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -44,6 +43,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 
 from gql import factory
+from gql.memo import NodeMemo
 from models._crypto import mask
 from resolvers._resource import get
 from resolvers.errors import BadInput
@@ -221,11 +221,10 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         found = self.plans.get(key)
         if found is None:
             nodes = tuple(d.node for d in details)
-            shared_key = (id(self.schema), type_.name, tuple(map(id, nodes)))
+            shared_key = _SHARED.key(nodes, id(self.schema), type_.name)
             shared = _SHARED.get(shared_key)
             if shared is not None:
-                _SHARED.move_to_end(shared_key)
-                return shared[1]
+                return shared
             try:
                 plan = self._row_plan(type_, details, info)
             except (BadInput, GraphQLError):  # a relation's arguments are wrong: the
@@ -236,10 +235,8 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             if plan is not None and not _depends_on_request(nodes, self):
                 # Nothing in it belongs to this request (its loaders are bound when rows are
                 # shaped): the next execution of the same document (a known query) reuses
-                # it. The nodes are kept so that their ids stay theirs.
-                _SHARED[shared_key] = (nodes, plan)
-                while len(_SHARED) > _SHARED_SIZE:
-                    _SHARED.popitem(last=False)
+                # it.
+                _SHARED.put(shared_key, nodes, plan)
         return found[1]
 
     def _row_plan(
@@ -368,8 +365,7 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
 # Row plans by schema, type and the document's field nodes: a plan depends only on the
 # document when no directive or variable is in its selection (`_depends_on_request`), so
 # executions of the same parsed document share it.
-_SHARED: OrderedDict[tuple[int, str, tuple[int, ...]], tuple[Any, RowPlan]] = OrderedDict()
-_SHARED_SIZE = 1024
+_SHARED: NodeMemo[RowPlan] = NodeMemo(1024)
 
 
 def _depends_on_request(nodes: tuple[Any, ...], execution: PlannedExecution) -> bool:

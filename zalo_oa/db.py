@@ -160,8 +160,9 @@ class _Plan:
         self.keys = keys  # the result columns
         self.types = types  # their SQL types
         self.row = row_class(keys)
-        # The columns' result processors, known once the server has described the result.
-        self.results: tuple[Callable[[Any], Any] | None, ...] | None = None
+        # The columns' result processors (by position, those that have one), known once the
+        # server has described the result.
+        self.results: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None
 
 
 def _plan_of(stmt: Any, dialect: Dialect) -> _Plan | None:
@@ -255,24 +256,28 @@ class DirectReads:
                 await greenlet_spawn(raw.invalidate)  # discarded; the pool opens another
             raise
         row = plan.row
-        if not any(processors):
+        if not processors:
             return [row(r) for r in records]
-        return [
-            row([v if p is None else p(v) for v, p in zip(r, processors, strict=True)])
-            for r in records
-        ]
+        rows = []
+        for record in records:
+            row_values = list(record)
+            for i, process in processors:
+                row_values[i] = process(row_values[i])
+            rows.append(row(row_values))
+        return rows
 
     async def _processors(
         self, connection: Any, plan: _Plan
-    ) -> tuple[Callable[[Any], Any] | None, ...]:
+    ) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
         # The server's type of each result column, as SQLAlchemy's cursor reports it to
         # the result processors (a NUMERIC's depends on it).
         prepared = await connection.prepare(plan.sql)
         oids = [a.type.oid for a in prepared.get_attributes()]
-        return tuple(
+        processors = (
             t._cached_result_processor(self.dialect, oid)
             for t, oid in zip(plan.types, oids, strict=True)
         )
+        return tuple((i, p) for i, p in enumerate(processors) if p is not None)
 
     async def close(self) -> None:
         """Give the connection back to the pool."""

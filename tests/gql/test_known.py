@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 from gql import planner
 from gql.cost import QueryCost
 from gql.known import KnownQueries
+from gql.memo import NodeMemo
 from tests.conftest import Api, comparable, twin_client
 from tests.gql.test_planner import CONNECTION, CREATE, NESTED, OAS, ONE, ROW, _seed
 
@@ -232,3 +233,22 @@ async def test_row_plans_are_made_once_per_document(
         answer = json.loads((await _post(api.client, paged, {"code": "F04", "n": n}, token))[2])
         assert len(answer["data"]["follower"]["messages"]["items"]) == n
     assert made.count("Follower") == 3
+
+
+def test_node_memo_keeps_its_nodes_and_drops_the_least_recently_used() -> None:
+    memo: NodeMemo[str] = NodeMemo(2)
+    a, b, c = object(), object(), object()
+    memo.put(memo.key([a], "T"), [a], "plan a")
+    memo.put(memo.key([b], "T"), [b], "plan b")
+    assert memo.get(memo.key([a], "T")) == "plan a"  # a is now the most recent
+    assert memo.get(memo.key([a], "U")) is None  # another type
+    memo.put(memo.key([c], "T"), [c], "plan c")
+    assert len(memo) == 2
+    assert memo.get(memo.key([b], "T")) is None
+    assert memo.get(memo.key([a], "T")) == "plan a"
+    # The entry holds its nodes: while it lives, their ids cannot be taken by new objects.
+    node = object()
+    memo.put(memo.key([node], "T"), [node], "plan d")
+    held = id(node)
+    del node
+    assert memo.get((("T"), held)) == "plan d"
