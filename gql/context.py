@@ -68,7 +68,7 @@ class Context(BaseContext):
         read-only operation on PostgreSQL one pooled connection used directly
         (`zalo_oa.db.DirectReads`)."""
         async with self._lock:
-            if not self.read_only:
+            if not self.read_only or self._session is not None:
                 yield await self._open()
                 return
             if self._direct is None:
@@ -77,6 +77,11 @@ class Context(BaseContext):
 
     async def _open(self) -> AsyncSession:
         if self._session is None:
+            if self._direct is not None:
+                # A request holds one connection at a time (a pool without overflow cannot
+                # then run dry with every request waiting for its second): from here on its
+                # reads go through the session.
+                await self._direct.stop()
             if self.read_only:
                 self._session = self.database.read_sessions()()
             else:

@@ -28,7 +28,7 @@ from legacy_rest.errors import (
     from_payload,
 )
 from legacy_rest.errors import internal as internal_error
-from legacy_rest.params import DELETE_MANY, DELETE_ONE, LIST, ONE, WRITE, Accepts, Parsed, parse
+from legacy_rest.params import DELETE_MANY, DELETE_ONE, LIST, ONE, WRITE, Accepts, Parsed
 from resolvers._resource import Resource, all_resources
 from zalo_oa.auth import request_context
 
@@ -64,8 +64,12 @@ class Call:
         self.resource = resource
         self.request = request
         state = request.app.state
-        self.params: Parsed = parse(
-            resource, request.query_params.multi_items(), state.settings, accepts
+        self.params: Parsed = state.rest_params.parse(
+            resource,
+            request.scope["query_string"],
+            lambda: request.query_params.multi_items(),
+            state.settings,
+            accepts,
         )
 
     async def run(self, operation: Operation, variables: dict[str, Any]) -> Any:

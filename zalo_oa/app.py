@@ -29,6 +29,7 @@ from gql.http import GraphQLPost
 from gql.schema import create_schema
 from legacy_rest import RestDispatch, build_router, openapi_generator
 from legacy_rest import errors as rest_errors
+from legacy_rest.params import ParsedCache
 from resolvers import token as tokens
 from zalo_oa import hooks, keys, logs, metrics, migrate, oauth_page, workers
 from zalo_oa.auth import request_context, resolve_caller
@@ -197,6 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     schema = create_schema(settings)
     app.state.schema = schema
+    app.state.rest_params = ParsedCache()  # legacy_rest.params: parsed query strings
     router = Router(
         schema,
         context_getter=get_context,

@@ -220,7 +220,8 @@ class DirectReads:
     Read-only operations on PostgreSQL already run in autocommit, one snapshot per
     statement, so a statement run here sees exactly what it would through the session.
     A statement this cannot run (one whose SQL depends on its values) goes through the
-    operation's session (``fallback``) instead.
+    operation's session (``fallback``) instead, and so does every read after the session
+    is opened (`stop`): an operation holds one connection at a time.
     """
 
     def __init__(self, database: Database, fallback: Callable[[], Awaitable[AsyncSession]]):
@@ -228,9 +229,12 @@ class DirectReads:
         self.session = fallback
         self.dialect = database.engine.dialect
         self._raw: PoolProxiedConnection | None = None
+        self._stopped = False
 
     async def fetch(self, stmt: Any, params: Mapping[str, Any] | None) -> list[Any] | None:
         """The rows of ``stmt``, or None when it must run through the session."""
+        if self._stopped:
+            return None
         plan = self.database.plan(stmt)
         if plan is None:
             return None
@@ -278,6 +282,11 @@ class DirectReads:
             for t, oid in zip(plan.types, oids, strict=True)
         )
         return tuple((i, p) for i, p in enumerate(processors) if p is not None)
+
+    async def stop(self) -> None:
+        """Give the connection back; the operation's reads go through its session now."""
+        self._stopped = True
+        await self.close()
 
     async def close(self) -> None:
         """Give the connection back to the pool."""

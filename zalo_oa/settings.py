@@ -179,15 +179,21 @@ class Settings(BaseSettings):
         int,
         Field(
             gt=0,
-            description="PostgreSQL connections each process keeps open. Size it for the "
-            "requests a process serves at once: beyond it, overflow connections are opened "
-            "and closed again per request.",
+            description="PostgreSQL connections each process keeps open. A request holds "
+            "one while it runs; beyond them a request waits for one (or takes an overflow "
+            "connection, see pool_overflow).",
         ),
     ] = 20
     pool_overflow: Annotated[
         int,
-        Field(ge=0, description="PostgreSQL connections a process may open beyond pool_size."),
-    ] = 10
+        Field(
+            ge=0,
+            description="PostgreSQL connections a process may open beyond pool_size, each "
+            "closed again when its request ends. 0: a request beyond the pool waits for a "
+            "pooled connection, which under a steady load costs less than a PostgreSQL "
+            "backend started per request (docs/performance.md, seventh round).",
+        ),
+    ] = 0
 
     @field_validator("database_url")
     @classmethod

@@ -269,3 +269,37 @@ async def test_a_connection_ended_by_the_server_is_replaced(filled: Api) -> None
     assert answers[-1]["data"] == {"follower": {"code": "followers-0"}}
     assert all(a["errors"][0]["extensions"]["code"] == "INTERNAL" for a in answers[:-1])
     assert in_use(pool) == 0
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # a page whose SQL depends on its values (through the session), then relations
+        '{ followers(codes: ["followers-0", "followers-1"]) { items { code zaloOa { name }'
+        " messages { totalCount items { code } } } } }",
+        # a hand-written resolver's session beside direct reads, in either order
+        "{ followers { items { code zaloOa { name } } } apiTokens { module } }",
+        "{ apiTokens { module } followers { items { code zaloOa { name } } } }",
+    ],
+)
+async def test_a_query_holds_one_connection_at_a_time(filled: Api, query: str) -> None:
+    engine = filled.backend.database.engine.sync_engine
+    held = [0, 0]  # now, most
+
+    def checkout(*_: Any) -> None:
+        held[0] += 1
+        held[1] = max(held)
+
+    def checkin(*_: Any) -> None:
+        held[0] -= 1
+
+    sa.event.listen(engine, "checkout", checkout)
+    sa.event.listen(engine, "checkin", checkin)
+    try:
+        for _ in range(2):  # through the pipeline, then as a known query
+            data = await filled.data(query)
+            assert data["followers"]["items"]
+    finally:
+        sa.event.remove(engine, "checkout", checkout)
+        sa.event.remove(engine, "checkin", checkin)
+    assert held == [0, 1]
