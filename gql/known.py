@@ -21,9 +21,9 @@ Queries only read, so running one again changes nothing.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any, NamedTuple
 
+from cachetools import LRUCache
 from graphql import DocumentNode, GraphQLError, OperationType, get_operation_ast, parse
 from graphql import ExecutionResult as GraphQLResult
 from strawberry.types import ExecutionResult
@@ -32,6 +32,8 @@ from strawberry.utils.await_maybe import await_maybe
 from gql.context import Context
 from gql.cost import QueryCost, cost_uses_variables
 from zalo_oa.metrics import count_operation
+
+_UNSEEN = object()
 
 
 class KnownQuery(NamedTuple):
@@ -47,17 +49,14 @@ class KnownQueries:
         self.size = size
         self.cost = cost
         # None: a document already seen not to be a query (a mutation), not parsed again.
-        self._entries: OrderedDict[tuple[str, str | None], KnownQuery | None] = OrderedDict()
+        self._entries: LRUCache[tuple[str, str | None], KnownQuery | None] = LRUCache(max(size, 1))
         self.served = 0  # requests answered here, not by the pipeline
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, query: str, operation_name: str | None) -> KnownQuery | None:
-        key = (query, operation_name)
-        found = self._entries.get(key)
-        if found is not None:
-            self._entries.move_to_end(key)
+        found: KnownQuery | None = self._entries.get((query, operation_name))
         return found
 
     def learn(self, query: str, operation_name: str | None) -> None:
@@ -67,8 +66,7 @@ class KnownQueries:
         key = (query, operation_name)
         if not self.size:
             return
-        if key in self._entries:
-            self._entries.move_to_end(key)
+        if self._entries.get(key, _UNSEEN) is not _UNSEEN:  # seen (and now the most recent)
             return
         document = parse(query)
         operation = get_operation_ast(document, operation_name)
@@ -77,8 +75,6 @@ class KnownQueries:
         else:
             name = operation.name.value if operation.name else None
             self._entries[key] = KnownQuery(document, name, cost_uses_variables(document))
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
 
     async def run(
         self,

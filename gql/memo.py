@@ -9,9 +9,10 @@ the very node it was computed from.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from typing import Any, Generic, TypeVar
+
+from cachetools import LRUCache
 
 V = TypeVar("V")
 
@@ -19,7 +20,7 @@ V = TypeVar("V")
 class NodeMemo(Generic[V]):
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[Hashable, tuple[tuple[Any, ...], V]] = OrderedDict()
+        self._entries: LRUCache[Hashable, tuple[tuple[Any, ...], V]] = LRUCache(size)
 
     @staticmethod
     def key(nodes: Iterable[Any], *extra: Hashable) -> Hashable:
@@ -27,15 +28,10 @@ class NodeMemo(Generic[V]):
 
     def get(self, key: Hashable) -> V | None:
         found = self._entries.get(key)
-        if found is None:
-            return None
-        self._entries.move_to_end(key)
-        return found[1]
+        return None if found is None else found[1]
 
     def put(self, key: Hashable, nodes: Iterable[Any], value: V) -> None:
         self._entries[key] = (tuple(nodes), value)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -8,11 +8,12 @@ silently dropped, so a caller never gets an unfiltered page by mistake.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Flag, auto
 from typing import Any
+
+from cachetools import LRUCache
 
 from legacy_rest import values
 from legacy_rest.errors import bad_request
@@ -90,7 +91,7 @@ class ParsedCache:
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[str, Accepts, bytes], Parsed] = OrderedDict()
+        self._entries: LRUCache[tuple[str, Accepts, bytes], Parsed] = LRUCache(size)
 
     def parse(
         self,
@@ -101,15 +102,12 @@ class ParsedCache:
         accepts: Accepts,
     ) -> Parsed:
         key = (resource.key, accepts, query_string)
-        found = self._entries.get(key)
+        found: Parsed | None = self._entries.get(key)
         if found is not None:
-            self._entries.move_to_end(key)
             return found
         parsed = parse(resource, items(), settings, accepts)
         if parsed.token is None:
             self._entries[key] = parsed
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
         return parsed
 
     def __len__(self) -> int:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+from cachetools import LRUCache
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -66,7 +66,9 @@ class Database:
     # ``before_cursor_execute`` event does not see them).
     direct: bool = True  # Settings.direct_reads
     statement_hooks: list[Callable[[str], None]] = field(default_factory=list)
-    _plans: OrderedDict[int, tuple[Any, _Plan | None]] = field(default_factory=OrderedDict)
+    _plans: LRUCache[int, tuple[Any, _Plan | None]] = field(
+        default_factory=lambda: LRUCache(_PLANS)
+    )
 
     def __post_init__(self) -> None:
         if self.readers is None:
@@ -101,12 +103,9 @@ class Database:
         key = id(stmt)
         found = self._plans.get(key)
         if found is not None and found[0] is stmt:
-            self._plans.move_to_end(key)
             return found[1]
         plan = _plan_of(stmt, self.engine.dialect)
         self._plans[key] = (stmt, plan)  # the statement is kept so that its id stays its own
-        while len(self._plans) > _PLANS:
-            self._plans.popitem(last=False)
         return plan
 
     @property
