@@ -3,7 +3,7 @@
 Reads one follower by code (`_crud.fetch_by_keys`, the columns W4 asks for) again and
 again on a loaded PostgreSQL database, in-process on uvloop, and prints the CPU time a
 read takes on each path: the read session SQLAlchemy runs it on when direct reads are off,
-and `zalo_oa.db.DirectReads` (a pooled connection used through asyncpg). Each path opens
+and `resolvers._direct.DirectReads` (a pooled connection used through asyncpg). Each path opens
 and closes what a request would (the session, or the pooled connection), so the figures
 are per request of one statement. The paths alternate; ``--rounds`` sets how often.
 

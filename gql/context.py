@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
+from resolvers._direct import DirectReads
 from resolvers._query import Limits
 from resolvers.caller import Caller
 from resolvers.errors import Unauthenticated
-from zalo_oa.db import Database, DirectReads
+from zalo_oa.db import Database
 from zalo_oa.services import Services
 from zalo_oa.settings import Settings
 
@@ -66,7 +67,7 @@ class Context(BaseContext):
     async def reads(self) -> AsyncIterator[AsyncSession | DirectReads]:
         """Where the generic reads (`resolvers._crud`) run: the request's session, or for a
         read-only operation on PostgreSQL one pooled connection used directly
-        (`zalo_oa.db.DirectReads`)."""
+        (`resolvers._direct.DirectReads`)."""
         async with self._lock:
             if not self.read_only or self._session is not None:
                 yield await self._open()

@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 from models._crypto import mask
 from resolvers import _query as q
 from resolvers import text
+from resolvers._direct import DirectReads
 from resolvers._resource import Resource, get
 from resolvers.caller import Caller
 from resolvers.errors import BadInput, Conflict, NotFound, Problem
-from zalo_oa.db import DirectReads
 
 MASK = re.compile(r"^\*{4}.{0,4}$")
 

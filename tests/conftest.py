@@ -95,7 +95,7 @@ class Statements:
             self.seen.append(statement)
 
     def direct(self, statement: str) -> None:
-        """The hook of `zalo_oa.db.DirectReads`, which SQLAlchemy's event does not see."""
+        """The hook of `resolvers._direct.DirectReads`, which SQLAlchemy's event does not see."""
         self(None, None, statement)
 
     @contextmanager

@@ -172,7 +172,7 @@ class Settings(BaseSettings):
         Field(
             description="On PostgreSQL, run the reads of GraphQL queries on a pooled "
             "connection through asyncpg itself, past SQLAlchemy's execution layer "
-            "(zalo_oa/db.py DirectReads); false sends them through the session."
+            "(resolvers/_direct.py DirectReads); false sends them through the session."
         ),
     ] = True
     pool_size: Annotated[

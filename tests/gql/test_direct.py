@@ -1,4 +1,4 @@
-"""Direct reads (`zalo_oa.db.DirectReads`): on PostgreSQL the reads of a query run on a
+"""Direct reads (`resolvers._direct.DirectReads`): on PostgreSQL the reads of a query run on a
 pooled connection through asyncpg, and must give exactly what the session gives."""
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def _sorted(resources: dict[str, Resource]) -> list[str]:
     done: list[str] = []
     pending = dict(resources)
     while pending:
+        ready = len(done)
         for name, resource in list(pending.items()):
             needs = {
                 fk.column.table.name
@@ -84,6 +85,7 @@ def _sorted(resources: dict[str, Resource]) -> list[str]:
             if needs <= set(done):
                 done.append(name)
                 del pending[name]
+        assert len(done) > ready, f"foreign keys in a cycle: {sorted(pending)}"
     return done
 
 
