@@ -26,6 +26,7 @@ from zalo.sandbox.seed import DEMO_APP_ID
 from zalo_oa import importer, keys, migrate
 from zalo_oa.db import Database
 from zalo_oa.demo import ensure_demo_account
+from zalo_oa.http_protocol import UVICORN_HTTP
 from zalo_oa.services import Services
 from zalo_oa.settings import Settings, get_settings
 
@@ -137,6 +138,7 @@ def serve(
         "port": port,
         "workers": workers,
         "log_level": settings.log_level.lower(),
+        "http": UVICORN_HTTP,  # httptools, a response's writes sent as one
     }
     if workers > 1 and not sandbox:
         # The supervisor only watches the workers: replace this process (which has imported

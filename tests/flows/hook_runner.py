@@ -13,6 +13,7 @@ import sys
 import uvicorn
 
 from zalo_oa.app import create_app
+from zalo_oa.http_protocol import UVICORN_HTTP
 from zalo_oa.settings import Settings
 
 
@@ -25,7 +26,9 @@ def main() -> None:
     app = create_app(Settings())
     if "--hold" in sys.argv:
         app.state.services.applier.run = _never
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, http=UVICORN_HTTP
+    )
 
 
 if __name__ == "__main__":

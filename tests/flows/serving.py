@@ -29,6 +29,7 @@ from tests.factories import oa
 from zalo.sandbox.seed import DEMO_APP_ID, DEMO_APP_SECRET, DEMO_OA_ID, DEMO_OA_SECRET_KEY
 from zalo.signature import webhook_signature
 from zalo_oa.db import Database
+from zalo_oa.http_protocol import UVICORN_HTTP
 from zalo_oa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +49,9 @@ async def serving(app: Any) -> AsyncIterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app, lifespan="off", log_level="warning", access_log=False, http=UVICORN_HTTP
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
