@@ -21,6 +21,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, NamedTuple
 
+from graphql import ExecutionResult as GraphQLResult
 from graphql import (
     FragmentSpreadNode,
     GraphQLError,
@@ -97,6 +98,20 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         self.planning = self.operation.operation in (OperationType.QUERY, OperationType.MUTATION)
 
     # ------------------------------------------------------------ graphql-core hooks
+
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        """graphql-core's response, and the executor let go of once nothing more will run.
+
+        The executor is in a reference cycle (``async_helpers`` holds two of its bound
+        methods), so it and all it holds (the request's variables, which for a bulk write
+        are a thousand items; the context; the plans) would otherwise live until the
+        collector's next pass. By then a long request has been promoted to an old
+        generation, and a worker serving bulk writes grew by tens of MB
+        (docs/performance.md, eighth round). Incremental responses still need it."""
+        response = super().build_response(data)
+        if type(response) is GraphQLResult and not self.background_futures:
+            del self.async_helpers
+        return response
 
     def complete_list_value(
         self,

@@ -133,9 +133,6 @@ def _too_large(limit: int) -> JSONResponse:
     )
 
 
-YOUNG_GC_THRESHOLD = 20_000
-
-
 def _fastapi_telemetry() -> TelemetryConfig | None:
     """FastAPI's native OpenTelemetry instrumentation: FastAPI's own default (on once a
     provider is configured) when its auto-configuration is asked for or a global provider is
@@ -194,10 +191,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # otherwise pause every request ~100 ms (webhook ingest p99: 250 → 60 ms).
         gc.collect()
         gc.freeze()
-        # The collector's young passes, every 700 net allocations by default, ran every few
-        # requests; a larger threshold is ~2 % of a one-row query's CPU time, and requests
-        # make little cyclic garbage (docs/performance.md, eighth round).
-        gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
         async with hooks.background(services), workers.background(services):
             yield
         await services.close()

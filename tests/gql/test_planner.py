@@ -6,6 +6,7 @@ plan ran at all."""
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -254,3 +255,26 @@ async def test_mutation_payload_rows_are_planned(
     )
     twin_items = standard.json()["data"]["createFollowers"]["items"]
     assert twin_items == [{**created["items"][0], "code": "NEW2"}]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "query { followers(limit: 2) { totalCount items { code name } } }",  # pipeline, then known
+        "query { followers(limit: 2) { totalCount items { code name } } }",
+        'mutation { createFollowers(input: [{name: "An", zaloOaCode: "OA1"}]) { affectedCount } }',
+    ],
+)
+async def test_an_execution_is_let_go_of_without_the_collector(api: Api, document: str) -> None:
+    """graphql-core's executor is in a reference cycle; once its response is built the
+    planner breaks it, so the executor and all it holds (variables, context) are freed at
+    once instead of at the collector's next pass."""
+    await oa(api.backend.database, "OA1")
+    gc.collect()
+    gc.disable()
+    try:
+        await api.data(document)
+        alive = [o for o in gc.get_objects() if isinstance(o, planner.PlannedExecution)]
+    finally:
+        gc.enable()
+    assert alive == []
