@@ -368,33 +368,39 @@ def check_value(resource: Resource, spec: FieldSpec, value: Any, index: int | No
                 check_value(resource, spec, element, index)
 
 
-_WRITABLE: dict[str, list[tuple[FieldSpec, bool, int | None]]] = {}
+_WRITABLE: dict[str, dict[str, tuple[FieldSpec, bool, int | None]]] = {}
 
 
-def _writable(resource: Resource) -> list[tuple[FieldSpec, bool, int | None]]:
-    """(spec, checked, text length limit) of the fields a write input carries."""
+def _writable(resource: Resource) -> dict[str, tuple[FieldSpec, bool, int | None]]:
+    """By name, (spec, checked, text length limit) of the fields a write input carries."""
     found = _WRITABLE.get(resource.key)
     if found is None:
-        found = _WRITABLE[resource.key] = [
-            (
+        found = _WRITABLE[resource.key] = {
+            spec.name: (
                 spec,
                 spec.kind is not Kind.JSON,
                 getattr(resource.table.c[spec.name].type, "length", None),
             )
             for spec in resource.fields
             if spec.writable or spec.name == "code"
-        ]
+        }
     return found
 
 
 def to_values(resource: Resource, item: Any, index: int | None = None) -> dict[str, Any]:
-    """A generated create/update input → column values (absent fields stay absent)."""
+    """A generated create/update input → column values (absent fields stay absent).
+
+    Walks the fields the input holds, not every field of the resource: a lean input
+    (gql/inputs.py) holds only those given, a fraction of a wide resource's."""
     values: dict[str, Any] = {}
-    given_fields = vars(item)
-    for spec, checked, length in _writable(resource):
-        given = given_fields.get(spec.name)
+    writable = _writable(resource)
+    for name, given in vars(item).items():
         if given is None:
             continue
+        found = writable.get(name)
+        if found is None:
+            continue
+        spec, checked, length = found
         value = given.value if isinstance(given, strawberry.Some) else given
         if checked:
             if type(value) is str:
@@ -403,7 +409,7 @@ def to_values(resource: Resource, item: Any, index: int | None = None) -> dict[s
                     check_value(resource, spec, value, index)
             elif value is not None:
                 check_value(resource, spec, value, index)
-        values[spec.name] = value
+        values[name] = value
     return values
 
 

@@ -35,6 +35,11 @@ def _identity(value: Any, _ctx: InputContext) -> Any:
     return value
 
 
+def _some(value: Any, _ctx: InputContext) -> Any:
+    """A given `Maybe` field of a leaf (null included): ``Some(value)``."""
+    return Some(value)
+
+
 def _is_leaf(type_: Any, ctx: InputContext) -> bool:
     """Scalars and enums: graphql-core has already parsed them into their Python values."""
     return (
@@ -48,6 +53,8 @@ def _converter(type_: Any, ctx: InputContext) -> Convert:
     if isinstance(type_, StrawberryMaybe):
         inner = _converter(type_.of_type, ctx)
         if isinstance(type_.of_type, StrawberryOptional):
+            if inner is _identity:
+                return _some
             return lambda v, c: Some(inner(v, c))
 
         def strict(v: Any, c: InputContext) -> Any:
@@ -90,7 +97,7 @@ def fast_input(cls: Any) -> Any:
     (docs/performance.md, eighth round). A type with ``__post_init__`` or slots is built
     through its ``__init__``."""
     definition = cls.__strawberry_definition__
-    plan: list[tuple[str, str, Convert]] = []
+    plan: dict[str, tuple[str, Convert | None]] = {}  # GraphQL name -> (python name, convert)
     absent: dict[str, Any] = {}  # no class-level default: None, as Strawberry passes
     factories: list[tuple[str, Callable[[], Any]]] = []
     lean = not hasattr(cls, "__post_init__") and not hasattr(cls, "__slots__")
@@ -100,15 +107,22 @@ def fast_input(cls: Any) -> Any:
             for field in definition.fields:
                 name = ctx.config.name_converter.from_field(field)
                 resolved = field.resolve_type(type_definition=definition)
-                plan.append((name, field.python_name, _converter(resolved, ctx)))
+                convert: Convert | None = _converter(resolved, ctx)
+                if convert is _some:
+                    convert = None  # the common case, inlined below
+                plan[name] = (field.python_name, convert)
                 if field.default_factory is not dataclasses.MISSING:
                     factories.append((field.python_name, field.default_factory))
                 elif field.default is dataclasses.MISSING or not hasattr(target, field.python_name):
                     absent[field.python_name] = None
         kwargs = dict(absent)
-        for name, python_name, convert in plan:
-            if name in value:
-                kwargs[python_name] = convert(value[name], ctx)
+        # the fields given, not every field of the type: graphql-core has already refused
+        # any name the type does not have
+        for name, given in value.items():
+            entry = plan.get(name)
+            if entry is not None:
+                python_name, convert = entry
+                kwargs[python_name] = Some(given) if convert is None else convert(given, ctx)
         if not lean or target is not cls:
             return target(**kwargs)
         for python_name, factory in factories:

@@ -27,6 +27,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from gql import coercion
 from gql.cost import QueryCost
 from gql.errors import ErrorMapping, RequestTransaction
 from gql.known import KnownQueries
@@ -147,6 +148,7 @@ class Schema(strawberry.Schema):
 
 
 def create_schema(settings: Settings) -> strawberry.Schema:
+    coercion.install()  # planned variable coercion (gql/coercion.py)
     limit_rules: list[type[ASTValidationRule]] = [
         depth_validator(settings.graphql_max_depth, None),
         alias_validator(settings.graphql_max_aliases),

@@ -384,17 +384,24 @@ def _gql(resource: Resource, name: str) -> str:
     return resource.by_name[name].gql
 
 
-def _stamp(resource: Resource, values: dict[str, Any], caller: Caller, creating: bool) -> None:
+def _stamps(resource: Resource, caller: Caller, creating: bool) -> dict[str, Any]:
+    """The creation and modification stamps of a write: the rows of one batch share them."""
     now = utcnow()
     cols = resource.table.c
+    stamps: dict[str, Any] = {}
     if creating:
         if "created" in cols:
-            values["created"] = iso(now) if resource.by_name["created"].kind == "string" else now
+            stamps["created"] = iso(now) if resource.by_name["created"].kind == "string" else now
         for name in resource.caller_fields:
             if name in cols:
-                values[name] = caller.module
+                stamps[name] = caller.module
     if "modified" in cols:
-        values["modified"] = now
+        stamps["modified"] = now
+    return stamps
+
+
+def _stamp(resource: Resource, values: dict[str, Any], caller: Caller, creating: bool) -> None:
+    values.update(_stamps(resource, caller, creating))
 
 
 def _refresh_keyword(resource: Resource, values: dict[str, Any], current: Any = None) -> None:
@@ -402,8 +409,13 @@ def _refresh_keyword(resource: Resource, values: dict[str, Any], current: Any = 
         return
     if not any(s in values for s in resource.search_sources) and current is not None:
         return
-    merged = {s: values.get(s, getattr(current, s, None)) for s in resource.search_sources}
-    values["keyword"] = text.keyword(merged[s] for s in resource.search_sources)
+    sources = resource.search_sources
+    if current is None:
+        values["keyword"] = text.keyword([values.get(s) for s in sources])
+    else:
+        values["keyword"] = text.keyword(
+            [values.get(s, getattr(current, s, None)) for s in sources]
+        )
 
 
 async def _check_references(
@@ -568,10 +580,11 @@ async def create_many(
     if problems and not skip_failed:
         return BulkResult([], results)
 
+    stamps = _stamps(resource, caller, creating=True)
     for i, values in inserts:
         if i in problems:
             continue
-        _stamp(resource, values, caller, creating=True)
+        values.update(stamps)
         _refresh_keyword(resource, values)
     good_inserts = [v for i, v in inserts if i not in problems]
     if good_inserts:
