@@ -40,6 +40,8 @@ from graphql import (
     is_object_type,
 )
 from graphql.execution.values import get_argument_values
+from strawberry.dataloader import DataLoader
+from strawberry.exceptions import WrongNumberOfResultsReturned
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 
@@ -183,8 +185,7 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             keys = [getattr(row, step.attr) for row in rows]
             if step.kind == ONE:
                 wanted = [k for k in keys if k is not None]
-                loader = step.load(self.context_value)
-                found = dict(zip(wanted, await loader.load_many(wanted), strict=True))
+                found = await load_level(step.load(self.context_value), wanted)
                 children = [None if k is None else found[k] for k in keys]
                 if step.required and any(c is None for c in children):
                     raise Unplanned
@@ -200,7 +201,8 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
 
     async def _pages(self, step: Step, keys: list[Any]) -> list[dict[str, Any]]:
         page = step.load.page(self.context_value)
-        pages = await page.loader.load_many(keys)
+        found = await load_level(page.loader, keys)
+        pages = [found[k] for k in keys]
         flat = [row for rows, _ in pages for row in rows]
         plan: PagePlan = step.sub
         items: dict[str, list[dict[str, Any]]] = {}
@@ -381,6 +383,44 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
 # document when no directive or variable is in its selection (`_depends_on_request`), so
 # executions of the same parsed document share it.
 _SHARED: NodeMemo[RowPlan] = NodeMemo(1024)
+
+
+async def load_level(loader: DataLoader[Any, Any], keys: list[Any]) -> dict[Any, Any]:
+    """The values of ``keys`` through ``loader``, for a level whose keys are all known.
+
+    The same as the loader's `load_many`, without its scheduling: what the loader's cache
+    holds (or is loading) is awaited, the rest goes to its batch function in this call, and
+    the cache learns the answers as a dispatched batch would leave them (a failure is set
+    on the keys' futures, and raised). `load_many` instead makes a future and a cache entry
+    per key, gathers them, and waits a loop step for a dispatch task; for a page of rows
+    that was a tenth of a nested query's CPU (docs/performance.md, ninth round)."""
+    cache = loader.cache_map
+    futures: dict[Any, Any] = {}
+    missing: list[Any] = []
+    for key in keys:
+        if key in futures:
+            continue
+        future = cache.get(key)
+        if future is None or future.cancelled():
+            future = loader.loop.create_future()
+            cache.set(key, future)
+            missing.append(key)
+        futures[key] = future
+    if missing:
+        try:
+            values = list(await loader.load_fn(missing))
+            if len(values) != len(missing):
+                raise WrongNumberOfResultsReturned(expected=len(missing), received=len(values))
+        except Exception as error:
+            for key in missing:
+                futures[key].set_exception(error)
+            raise
+        for key, value in zip(missing, values, strict=True):
+            if isinstance(value, BaseException):
+                futures[key].set_exception(value)
+            else:
+                futures[key].set_result(value)
+    return {key: await future for key, future in futures.items()}
 
 
 def _depends_on_request(nodes: tuple[Any, ...], execution: PlannedExecution) -> bool:

@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     ] = 256 * 1024
     large_body_concurrency: Annotated[
         int, Field(gt=0, description="Large-body requests served at once per process.")
-    ] = 4
+    ] = 2
     retry_base_seconds: Annotated[
         float,
         Field(

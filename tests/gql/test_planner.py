@@ -278,3 +278,38 @@ async def test_an_execution_is_let_go_of_without_the_collector(api: Api, documen
     finally:
         gc.enable()
     assert alive == []
+
+
+async def test_a_level_loads_through_the_loaders_cache() -> None:
+    """`planner.load_level`: distinct keys, one call of the batch function for the keys the
+    loader's cache lacks, the answers left in the cache for `load`; a failure is raised and
+    left on the keys' futures, as a dispatched batch leaves it."""
+    from strawberry.dataloader import DataLoader
+
+    calls: list[list[int]] = []
+
+    async def batch(keys: list[int]) -> list[Any]:
+        calls.append(keys)
+        return [ValueError("no 13") if k == 13 else k * 10 for k in keys]
+
+    loader: DataLoader[int, Any] = DataLoader(load_fn=batch)
+    assert await loader.load(1) == 10
+    found = await planner.load_level(loader, [2, 1, 2, 3])
+    assert found == {2: 20, 1: 10, 3: 30}
+    assert calls == [[1], [2, 3]]
+    assert await loader.load(3) == 30 and len(calls) == 2
+    with pytest.raises(ValueError, match="no 13"):
+        await planner.load_level(loader, [4, 13])
+    with pytest.raises(ValueError, match="no 13"):
+        await loader.load(13)
+    assert await loader.load(4) == 40 and len(calls) == 3
+
+    async def broken(keys: list[int]) -> list[Any]:
+        raise RuntimeError("database gone")
+
+    failing: DataLoader[int, Any] = DataLoader(load_fn=broken)
+    with pytest.raises(RuntimeError):
+        await planner.load_level(failing, [1, 2])
+    for key in (1, 2):
+        with pytest.raises(RuntimeError):
+            await failing.load(key)
