@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlmodel import SQLModel
 
 from resolvers._direct import DirectReads, Plans
 from resolvers._query import sqlite_lower
@@ -29,25 +32,46 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _array_types_statement() -> str:
+    """A statement naming the array of every column type the tables use. asyncpg knows only a
+    few array types by itself and asks the server about any other the first time a
+    connection meets it (three more statements: the type query and the JIT switch around
+    it); a relation loaded with ``= ANY($1)`` meets one in its first request on each pooled
+    connection. Preparing this once per new connection asks about all of them in one go."""
+    dialect = postgresql.dialect()
+    names = {
+        re.sub(r"\(.*\)", "", column.type.compile(dialect=dialect))
+        for table in SQLModel.metadata.tables.values()
+        for column in table.columns
+    }
+    return "SELECT " + ", ".join(f"NULL::{name}[]" for name in sorted(names))
+
+
+def _on_postgres_connect(statement: str) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.run_async(lambda connection: connection.prepare(statement))
+
+    return on_connect
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     if url.startswith("sqlite"):
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         return engine
-    connect_args: dict[str, Any] = {}
+    server_settings = {"application_name": "zalo-oa"}
     if settings.statement_timeout_ms:
-        connect_args["server_settings"] = {
-            "statement_timeout": str(settings.statement_timeout_ms),
-            "application_name": "zalo-oa",
-        }
-    return create_async_engine(
+        server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
+    engine = create_async_engine(
         url,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_overflow,
         pool_recycle=1800,  # no pre-ping round trip per checkout (see docs/performance.md)
-        connect_args=connect_args,
+        connect_args={"server_settings": server_settings},
     )
+    event.listen(engine.sync_engine, "connect", _on_postgres_connect(_array_types_statement()))
+    return engine
 
 
 @dataclass
