@@ -393,7 +393,11 @@ async def load_level(loader: DataLoader[Any, Any], keys: list[Any]) -> dict[Any,
     the cache learns the answers as a dispatched batch would leave them (a failure is set
     on the keys' futures, and raised). `load_many` instead makes a future and a cache entry
     per key, gathers them, and waits a loop step for a dispatch task; for a page of rows
-    that was a tenth of a nested query's CPU (docs/performance.md, ninth round)."""
+    that was a tenth of a nested query's CPU (docs/performance.md, ninth round). A loader
+    made with ``cache=False`` keeps nothing between loads, so it gets `load_many`."""
+    if not loader.cache:
+        unique = list(dict.fromkeys(keys))
+        return dict(zip(unique, await loader.load_many(unique), strict=True))
     cache = loader.cache_map
     futures: dict[Any, Any] = {}
     missing: list[Any] = []

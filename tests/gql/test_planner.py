@@ -313,3 +313,9 @@ async def test_a_level_loads_through_the_loaders_cache() -> None:
     for key in (1, 2):
         with pytest.raises(RuntimeError):
             await failing.load(key)
+
+    uncached: DataLoader[int, Any] = DataLoader(load_fn=batch, cache=False)
+    calls.clear()
+    assert await planner.load_level(uncached, [5, 6, 5]) == {5: 50, 6: 60}
+    assert await planner.load_level(uncached, [5]) == {5: 50}
+    assert calls == [[5, 6], [5]]
