@@ -27,8 +27,20 @@ def _cap(name: str) -> str:
     return name[0].upper() + name[1:]
 
 
+def _selected(resource: Resource, fields: tuple[str, ...] | None) -> tuple[str, ...]:
+    return fields if fields is not None else tuple(f.gql for f in resource.fields)
+
+
 def selection(resource: Resource, fields: tuple[str, ...] | None) -> str:
-    return " ".join(fields if fields is not None else (f.gql for f in resource.fields))
+    return " ".join(_selected(resource, fields))
+
+
+@lru_cache(maxsize=1024)
+def rest_names(resource_key: str, fields: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The REST names of a shape's item fields in the order its document selects them, which
+    is the order of every result item's keys: an item becomes its REST form by one zip."""
+    resource = get(resource_key)
+    return tuple(resource.by_gql[name].rest for name in _selected(resource, fields))
 
 
 @lru_cache(maxsize=1024)

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from legacy_rest import body, values
-from legacy_rest.documents import Operation, document
+from legacy_rest.documents import Operation, document, rest_names
 from legacy_rest.errors import (
     Detail,
     RestError,
@@ -86,9 +86,9 @@ class Call:
             raise from_graphql(self.resource, result.errors, context.request_id)
         return result.data["r"]
 
-    def item(self, gql_item: dict[str, Any]) -> dict[str, Any]:
-        by_gql = self.resource.by_gql
-        return {by_gql[name].rest: value for name, value in gql_item.items()}
+    def items(self, gql_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        names = rest_names(self.resource.key, self.params.fields)
+        return [dict(zip(names, item.values(), strict=True)) for item in gql_items]
 
     def code(self) -> str:
         code: str = self.request.path_params["Code"]
@@ -103,7 +103,7 @@ class Call:
     def written(self, payload: dict[str, Any], status: int) -> RestJSON:
         if payload["errors"]:
             raise from_payload(self.resource, payload["errors"])
-        return RestJSON({"data": [self.item(i) for i in payload["items"]]}, status)
+        return RestJSON({"data": self.items(payload["items"])}, status)
 
 
 def _handlers(resource: Resource) -> dict[tuple[str, str], Handler]:
@@ -114,14 +114,14 @@ def _handlers(resource: Resource) -> dict[tuple[str, str], Handler]:
             code = request.path_params["Code"]
             message = f"no {resource.type_name} with code {code!r}"
             raise RestError(404, "NOT_FOUND", message, [Detail(message, "Code")])
-        return RestJSON({"data": call.item(found)})
+        return RestJSON({"data": call.items([found])[0]})
 
     async def get_many(request: Request) -> Response:
         call = Call(resource, request, LIST)
         page = await call.run(Operation.LIST, call.params.list_variables())
         return RestJSON(
             {
-                "data": [call.item(i) for i in page["items"]],
+                "data": call.items(page["items"]),
                 "total": page["totalCount"],
                 "offset": page["offset"],
                 "limit": page["limit"],
