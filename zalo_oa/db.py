@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel import SQLModel
 
+import models  # noqa: F401  (the tables whose column types _array_types_statement reads)
 from resolvers._direct import DirectReads, Plans
 from resolvers._query import sqlite_lower
 from zalo_oa.settings import Settings
