@@ -273,7 +273,9 @@ async def fetch_children(
     columns: Iterable[str] | None = None,
     with_total: bool = False,
 ) -> dict[Any, tuple[list[Row[Any]], int]]:
-    """A page of children for every parent in one statement (window functions)."""
+    """A page of children for every parent in one statement: on PostgreSQL a LATERAL
+    subquery per parent that reads only its page (an index scan that stops at the limit);
+    elsewhere, or when the page's total is wanted, window functions over all children."""
     table = resource.table
     partition = table.c[key]
     wanted = None if columns is None else frozenset({*columns, key})
@@ -332,6 +334,9 @@ def _children(
     resource, spec = get(resource_key), by_repr.spec
     table = resource.table
     partition = table.c[key]
+    element = _array_element(partition.type) if postgres else None
+    if element is not None and not with_total:
+        return _children_lateral(resource, partition, element, spec, limits, columns)
     ordering = q.order_clauses(resource, table, q.effective_order(spec.order))
     extras: list[Any] = [
         sa.func.row_number().over(partition_by=partition, order_by=ordering).label("_rn")
@@ -347,6 +352,50 @@ def _children(
         sa.select(sub)
         .where(sub.c._rn > spec.offset, sub.c._rn <= spec.offset + spec.limit)
         .order_by(sub.c[key], sub.c._rn)
+    )
+
+
+def _children_lateral(
+    resource: Resource,
+    partition: sa.Column[Any],
+    element: Any,
+    spec: q.QuerySpec,
+    limits: q.Limits,
+    columns: frozenset[str] | None,
+) -> sa.Select[Any]:
+    """``unnest(keys) WITH ORDINALITY`` joined to a LATERAL page per parent. With an index
+    on (parent key, order) each page is an index scan that stops at its limit, where the
+    window form reads and sorts every child of every parent (W2's last five messages:
+    0.48 → 0.32 ms a statement, docs/performance.md). The outer ORDER BY keeps each
+    parent's rows together and in order; the order values not already selected ride along
+    as ``_o0``, ``_o1``…"""
+    table = resource.table
+    order = q.effective_order(spec.order)
+    exprs = [q.order_expression(resource, table, o.path) for o in order]
+    selected = _columns(resource, columns)
+    names = {c.key for c in selected}
+    carried = {
+        i: e.label(f"_o{i}")
+        for i, e in enumerate(exprs)
+        if not (isinstance(e, sa.Column) and e.table is table and e.key in names)
+    }
+    parents = (
+        sa.func.unnest(sa.bindparam("keys", type_=postgresql.ARRAY(element)))
+        .table_valued(sa.column("key", element), with_ordinality="n")
+        .render_derived(name="parents")
+    )
+    inner = sa.select(*selected, *carried.values()).where(partition == parents.c.key)
+    where = q.where_clause(resource, table, spec, limits)
+    if where is not None:
+        inner = inner.where(where)
+    inner = inner.order_by(*[q._sorted(e, o) for e, o in zip(exprs, order, strict=True)])
+    page = inner.limit(spec.limit).offset(spec.offset or None).lateral("page")
+    outer = [page.c[f"_o{i}"] if i in carried else page.c[exprs[i].key] for i in range(len(exprs))]
+    return (
+        sa.select(page)
+        .select_from(parents)
+        .join(page, sa.true())
+        .order_by(parents.c.n, *[q._sorted(c, o) for c, o in zip(outer, order, strict=True)])
     )
 
 
