@@ -5,6 +5,7 @@ makes one per operation."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
@@ -85,6 +86,7 @@ def _plan_of(stmt: Any, dialect: Dialect) -> _Plan | None:
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def row_class(keys: tuple[str, ...]) -> type[tuple[Any, ...]]:
     """A row type with SQLAlchemy's `Row` surface the module uses: values by position and
     by attribute, and ``_mapping``."""
