@@ -142,7 +142,11 @@ async def test_rows_are_the_sessions(pair: Pair, key: str) -> None:
     spec = q.QuerySpec(limit=10)
     page = await _crud.fetch_page(session, resource, spec, limits)
     assert len(page) == ROWS
-    _same(page, await _crud.fetch_page(direct, resource, spec, limits))
+    direct_page = await _crud.fetch_page(direct, resource, spec, limits)
+    _same(page, direct_page)
+    # One row type for both paths: columns as attributes of a tuple (a SQLAlchemy Row's
+    # attribute look-up is a Python-level __getattr__).
+    assert type(page[0]) is type(direct_page[0])
 
     codes = [f"{resource.table.name}-{i}" for i in range(ROWS)] + ["none"]
     by_session = await _crud.fetch_by_keys(session, resource, "code", codes)
