@@ -158,10 +158,10 @@ SQL_W2_FOLLOWERS = (
     "WHERE zalo_oa = $1 AND coalesce(is_deleted, 0) = 0 ORDER BY id LIMIT $2"
 )
 SQL_W2_OAS = "SELECT code, name FROM official_accounts WHERE code = ANY($1::varchar[])"
-SQL_W2_MESSAGES = (
-    "SELECT code, follower, text FROM (SELECT code, follower, text, row_number() OVER "
-    "(PARTITION BY follower ORDER BY id DESC) AS rn FROM messages "
-    "WHERE follower = ANY($1::varchar[])) AS m WHERE rn <= $2 ORDER BY follower, rn"
+SQL_W2_MESSAGES = (  # the module's relation page on PostgreSQL: a LATERAL page per parent
+    "SELECT m.code, m.follower, m.text FROM unnest($1::varchar[]) WITH ORDINALITY AS p(key, n) "
+    "JOIN LATERAL (SELECT id, code, follower, text FROM messages WHERE follower = p.key "
+    "ORDER BY id DESC LIMIT $2) AS m ON true ORDER BY p.n, m.id DESC"
 )
 
 
