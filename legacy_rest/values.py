@@ -17,9 +17,6 @@ from resolvers._resource import FieldSpec, Kind
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # GraphQL Int, and INTEGER on PostgreSQL
 DECIMAL_LIMIT = Decimal(10) ** 14  # NUMERIC(18, 4) on PostgreSQL
 CODE_MAX = 64  # VARCHAR(64) on PostgreSQL
-# gql.scalars.format_datetime writes years before 1000 without their leading zeros, which
-# no client (nor the scalar itself) reads back; keep such values out until it pads them.
-MIN_YEAR = 1000
 DIGITS = re.compile(r"[+-]?[0-9]+")
 NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 TRUE = frozenset({"1", "true"})
@@ -99,10 +96,7 @@ def moment(value: Any) -> str:
         parsed = parse_datetime(text(value).strip().upper())
     except (ValueError, OverflowError) as exc:
         raise BadValue(str(exc)) from None
-    if parsed.year < MIN_YEAR:
-        raise BadValue(f"{_show(value)}: date-times before the year {MIN_YEAR} are not supported")
-    # isoformat, not the scalar's own output form: strftime drops the leading zeros of years
-    # before 1000, which the scalar would then refuse to read back.
+    # isoformat pads the year to four digits, so the DateTime scalar reads every year back.
     return parsed.isoformat()
 
 

@@ -51,6 +51,9 @@ CASES: list[tuple[list[tuple[str, str]], list[str]]] = [
     ([("gt_FollowedAt", "2026-02-01 07:00:00")], ["F3"]),
     ([("ge_FollowedAt", "2026-02-01T07:00:00+07:00")], ["F2", "F3"]),
     ([("ne_FollowedAt", "2026-02-01T00:00:00Z")], ["F1", "F3", "F5"]),
+    # any year the GraphQL DateTime reads, those before 1000 included
+    ([("gt_FollowedAt", "0005-01-02T03:04:05Z")], ["F1", "F2", "F3", "F5"]),
+    ([("lt_FollowedAt", "0999-12-31 23:00:00")], []),
     # references hold a code
     ([("eq_ZaloOa", "OA2")], ["F5"]),
     ([("ne_ZaloOa", "OA2")], ["F1", "F2", "F3", "F4"]),
