@@ -206,7 +206,7 @@ async def fetch_window(
     backwards = last is not None and first is None
     size = (last if backwards else first) or spec.limit
     effective = [o.reversed() for o in order] if backwards else order
-    stmt = stmt.order_by(*[q._sorted(e, o) for e, o in zip(exprs, effective, strict=True)])
+    stmt = stmt.order_by(*q.sorted_by(exprs, effective))
     rows = await read(session, stmt.limit(size + 1))
     more = len(rows) > size
     rows = rows[:size]
@@ -395,14 +395,14 @@ def _children_lateral(
     where = q.where_clause(resource, table, spec, limits)
     if where is not None:
         inner = inner.where(where)
-    inner = inner.order_by(*[q._sorted(e, o) for e, o in zip(exprs, order, strict=True)])
+    inner = inner.order_by(*q.sorted_by(exprs, order))
     page = inner.limit(spec.limit).offset(spec.offset or None).lateral("page")
     outer = [page.c[f"_o{i}"] if i in carried else page.c[exprs[i].key] for i in range(len(exprs))]
     return (
         sa.select(page)
         .select_from(parents)
         .join(page, sa.true())
-        .order_by(parents.c.n, *[q._sorted(c, o) for c, o in zip(outer, order, strict=True)])
+        .order_by(parents.c.n, *q.sorted_by(outer, order))
     )
 
 

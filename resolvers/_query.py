@@ -421,7 +421,13 @@ def _sorted(expr: Any, order: Order) -> Any:
 
 
 def order_clauses(resource: Resource, source: FromClause, order: Sequence[Order]) -> list[Any]:
-    return [_sorted(order_expression(resource, source, o.path), o) for o in order]
+    return sorted_by([order_expression(resource, source, o.path) for o in order], order)
+
+
+def sorted_by(exprs: Sequence[Any], order: Sequence[Order]) -> list[Any]:
+    """The ORDER BY clauses of ``exprs`` (already built, to be reused elsewhere in the
+    statement), one per item of ``order``."""
+    return [_sorted(e, o) for e, o in zip(exprs, order, strict=True)]
 
 
 # ---------------------------------------------------------------- keyset cursors
