@@ -196,11 +196,18 @@ def picked(info: strawberry.Info[Any]) -> tuple[Picked, ...]:
     (4 % of a wide list's CPU). Fields under @skip/@include count as selected: at worst a
     column more is read."""
     raw = info._raw_info
-    key = _PICKED.key(raw.field_nodes)
+    return picked_nodes(raw.field_nodes, raw.fragments)
+
+
+def picked_nodes(
+    nodes: Sequence[FieldNode], fragments: dict[str, FragmentDefinitionNode]
+) -> tuple[Picked, ...]:
+    """`picked` of a field's nodes."""
+    key = _PICKED.key(nodes)
     fields = _PICKED.get(key)
     if fields is None:
-        fields = _pick(raw.field_nodes, raw.fragments)
-        _PICKED.put(key, raw.field_nodes, fields)  # the same for every execution
+        fields = _pick(nodes, fragments)
+        _PICKED.put(key, nodes, fields)  # the same for every execution
     return fields
 
 
@@ -436,6 +443,13 @@ def one_loader(
     return ctx.loader(("one", target.key, key, columns), load)
 
 
+def code_loader(ctx: Context, resource: Resource, fields: Iterable[Picked]) -> Any:
+    """The loader a root ``{single}(code)`` field reads its row through, for a caller
+    allowed to read: the columns ``fields`` select."""
+    ctx.caller.require(Scope.READ, "reading")
+    return one_loader(ctx, resource, "code", frozenset(selected_columns(resource, fields)))
+
+
 def per_field(info: strawberry.Info[Context], make: Callable[[], Any]) -> Any:
     """What ``make`` derives from this field's selection and arguments, computed once per
     request for every parent that resolves the same field (a relation on a page of rows)."""
@@ -482,6 +496,7 @@ class RowType:
 
 ROW_TYPES: dict[str, RowType] = {}  # by GraphQL type name
 PAGE_TYPES: dict[str, str] = {}  # "{T}Page" -> "T": the page type of a to-many relation
+ROOT_ONES: dict[str, Resource] = {}  # Query field name -> the resource it reads one row of by code
 
 
 @dataclass
@@ -719,10 +734,7 @@ def build(
         )
 
     async def one(info: strawberry.Info[Context], code: str) -> Any:
-        ctx = info.context
-        ctx.caller.require(Scope.READ, "reading")
-        columns = frozenset(selected_columns(resource, picked(info)))
-        return await one_loader(ctx, resource, "code", columns).load(code)
+        return await code_loader(info.context, resource, picked(info)).load(code)
 
     async def many(info: strawberry.Info[Context], **kw: Any) -> Any:
         ctx = info.context
@@ -886,6 +898,7 @@ def build(
     order_arg = ("order_by", nullable(list_of(order_input)), None)
     search_args = [("search", nullable(str), None)] if resource.searchable else []
     cap = _plural_cap(resource)
+    ROOT_ONES[camel(resource.single)] = resource  # planned by gql.planner like `one`
     query_attrs = {
         resource.single: strawberry.field(
             resolver=_resolver(one, [("code", str, inspect.Parameter.empty)], nullable(out_type)),

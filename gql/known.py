@@ -24,13 +24,21 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from cachetools import LRUCache
-from graphql import DocumentNode, GraphQLError, OperationType, get_operation_ast, parse
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    get_operation_ast,
+    parse,
+)
 from graphql import ExecutionResult as GraphQLResult
 from strawberry.types import ExecutionResult
 from strawberry.utils.await_maybe import await_maybe
 
 from gql.context import Context
 from gql.cost import QueryCost, cost_uses_variables
+from gql.planner import planned_roots, run_roots
 from zalo_oa.metrics import count_operation
 
 _UNSEEN = object()
@@ -38,6 +46,7 @@ _UNSEEN = object()
 
 class KnownQuery(NamedTuple):
     document: DocumentNode
+    operation: OperationDefinitionNode
     name: str | None  # the operation's name, as the metrics label it
     variable_cost: bool  # a page size is a variable: the cost is checked per request
 
@@ -51,6 +60,7 @@ class KnownQueries:
         # None: a document already seen not to be a query (a mutation), not parsed again.
         self._entries: LRUCache[tuple[str, str | None], KnownQuery | None] = LRUCache(max(size, 1))
         self.served = 0  # requests answered here, not by the pipeline
+        self.planned = 0  # of which by planned roots alone
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -74,7 +84,9 @@ class KnownQueries:
             self._entries[key] = None
         else:
             name = operation.name.value if operation.name else None
-            self._entries[key] = KnownQuery(document, name, cost_uses_variables(document))
+            self._entries[key] = KnownQuery(
+                document, operation, name, cost_uses_variables(document)
+            )
 
     async def run(
         self,
@@ -95,16 +107,38 @@ class KnownQueries:
                 return None
         context.read_only = True
         try:
-            result: GraphQLResult = await await_maybe(
-                schema.execute_known(known.document, variables, context, operation_name)
-            )
+            data = await self._planned(known, schema, variables, context)
+            if data is None:
+                result: GraphQLResult = await await_maybe(
+                    schema.execute_known(known.document, variables, context, operation_name)
+                )
+                if result.errors:
+                    context.clear_loaders()
+                    return None
+                data = result.data
         except BaseException:  # cancelled, or a fault outside the resolvers: the
             await context.finish(commit=False)  # connection goes back to the pool
             raise
-        if result.errors:
-            context.clear_loaders()
-            return None
         await context.finish(commit=True)
         count_operation(known.name, "query", True)
         self.served += 1
-        return ExecutionResult(data=result.data, errors=None)
+        return ExecutionResult(data=data, errors=None)
+
+    async def _planned(
+        self, known: KnownQuery, schema: Any, variables: dict[str, Any] | None, context: Context
+    ) -> dict[str, Any] | None:
+        """The data of ``known`` read by its planned roots (`gql.planner.run_roots`)
+        without graphql-core's executor, or None when it has none or they fail (graphql-core
+        then runs it and reports what is wrong)."""
+        roots = planned_roots(schema._schema, known.operation)
+        if roots is None:
+            return None
+        try:
+            data = await run_roots(roots, schema._schema, known.operation, variables, context)
+        except Exception:
+            data = None
+        if data is None:
+            context.clear_loaders()
+        else:
+            self.planned += 1
+        return data

@@ -18,11 +18,13 @@ abandoned plan changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
 from graphql import ExecutionResult as GraphQLResult
 from graphql import (
+    FieldNode,
     FragmentSpreadNode,
     GraphQLError,
     GraphQLObjectType,
@@ -32,6 +34,7 @@ from graphql import (
     ListValueNode,
     ObjectValueNode,
     OperationType,
+    StringValueNode,
     Undefined,
     VariableNode,
     get_nullable_type,
@@ -40,12 +43,13 @@ from graphql import (
     is_object_type,
 )
 from graphql.execution.values import get_argument_values
+from graphql.pyutils import Path
 from strawberry.dataloader import DataLoader
 from strawberry.exceptions import WrongNumberOfResultsReturned
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 
-from gql import factory
+from gql import coercion, factory
 from gql.memo import NodeMemo
 from models._crypto import mask
 from resolvers._resource import get
@@ -82,6 +86,22 @@ class RowPlan(NamedTuple):
     columns: frozenset[str]
 
 
+class Root(NamedTuple):
+    """A planned root field: a row by code, shaped by ``plan``; or ``__typename``."""
+
+    key: str
+    type_name: str
+    resource: Any = None
+    code: Any = None  # the code given in the document
+    variable: str | None = None  # else the variable that gives it
+    fields: Any = None  # factory.Picked of the field, for the columns its loader reads
+    plan: Any = None
+    required: bool = False
+
+    def code_in(self, variables: dict[str, Any]) -> Any:
+        return self.code if self.variable is None else variables[self.variable]
+
+
 class PagePlan(NamedTuple):
     type_name: str
     fields: tuple[tuple[int, str, RowPlan | None], ...]  # (ITEMS.., key, items plan)
@@ -98,6 +118,7 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         self.plans: dict[tuple[str, int], tuple[Any, RowPlan | None]] = {}
         self.planning = self.operation.operation in (OperationType.QUERY, OperationType.MUTATION)
+        self.shaper = Shaper(self.context_value)
 
     # ------------------------------------------------------------ graphql-core hooks
 
@@ -114,6 +135,30 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         if type(response) is GraphQLResult and not self.background_futures:
             del self.async_helpers
         return response
+
+    def execute_root_grouped_field_set(
+        self,
+        root_type: GraphQLObjectType,
+        root_value: Any,
+        grouped_field_set: Any,
+        serially: bool,
+        position_context: Any,
+    ) -> Any:
+        """A query's root fields read straight through their loaders when every one of
+        them is planned (`_root_plan`); otherwise, or at any error, graphql-core's own
+        execution of them, which reports the error as it does without the planner."""
+        standard = partial(
+            super().execute_root_grouped_field_set,
+            root_type,
+            root_value,
+            grouped_field_set,
+            serially,
+            position_context,
+        )
+        if serially or self.operation.operation != OperationType.QUERY:
+            return standard()
+        roots = self._root_plan(root_type, grouped_field_set) if self.planning else None
+        return standard() if roots is None else self._roots_or(roots, standard)
 
     def complete_list_value(
         self,
@@ -160,6 +205,13 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
 
     # ------------------------------------------------------------ shaping
 
+    async def _roots_or(self, roots: list[Root], standard: Any) -> Any:
+        try:
+            return await self.shaper.roots(roots, self.variable_values.coerced)
+        except Exception:
+            result = standard()
+            return await result if self.is_awaitable(result) else result
+
     def _shape_or(self, plan: RowPlan, rows: list[Any], standard: Any, single: bool = False) -> Any:
         if plan.related:
             return self._shape_related_or(plan, rows, standard, single)
@@ -173,63 +225,63 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         self, plan: RowPlan, rows: list[Any], standard: Any, single: bool
     ) -> Any:
         try:
-            shaped = await self._shape(plan, rows)
+            shaped = await self.shaper.shape(plan, rows)
         except Exception:
             result = standard()
             return await result if self.is_awaitable(result) else result
         return shaped[0] if single else shaped
 
-    async def _shape(self, plan: RowPlan, rows: list[Any]) -> list[dict[str, Any]]:
-        values: dict[str, list[Any]] = {}
-        for step in plan.related:
-            keys = [getattr(row, step.attr) for row in rows]
-            if step.kind == ONE:
-                wanted = [k for k in keys if k is not None]
-                found = await load_level(step.load(self.context_value), wanted)
-                children = [None if k is None else found[k] for k in keys]
-                if step.required and any(c is None for c in children):
-                    raise Unplanned
-                present = [c for c in children if c is not None]
-                shaped = iter(await self._rows(step.sub, present))
-                values[step.key] = [None if c is None else next(shaped) for c in children]
-            else:
-                values[step.key] = await self._pages(step, keys)
-        return _build(plan, rows, values)
-
-    async def _rows(self, plan: RowPlan, rows: list[Any]) -> list[dict[str, Any]]:
-        return await self._shape(plan, rows) if plan.related else _build(plan, rows, {})
-
-    async def _pages(self, step: Step, keys: list[Any]) -> list[dict[str, Any]]:
-        page = step.load.page(self.context_value)
-        found = await load_level(page.loader, keys)
-        pages = [found[k] for k in keys]
-        flat = [row for rows, _ in pages for row in rows]
-        plan: PagePlan = step.sub
-        items: dict[str, list[dict[str, Any]]] = {}
-        for kind, key, sub in plan.fields:
-            if kind == ITEMS and sub is not None:
-                items[key] = await self._rows(sub, flat)
-        out: list[dict[str, Any]] = []
-        start = 0
-        for rows, total in pages:
-            end = start + len(rows)
-            shaped: dict[str, Any] = {}
-            for kind, key, _ in plan.fields:
-                if kind == ITEMS:
-                    shaped[key] = items[key][start:end]
-                elif kind == OFFSET:
-                    shaped[key] = page.offset
-                elif kind == LIMIT:
-                    shaped[key] = page.limit
-                elif kind == TOTAL:
-                    shaped[key] = total
-                else:
-                    shaped[key] = plan.type_name
-            out.append(shaped)
-            start = end
-        return out
-
     # ------------------------------------------------------------ planning
+
+    def _root_plan(self, root_type: GraphQLObjectType, grouped: Any) -> list[Root] | None:
+        """How each root field is read, when all are `{single}(code)` fields whose
+        selections are planned (and ``__typename``); else None. Roots that depend on the
+        document alone are kept for its next executions (`planned_roots`)."""
+        operation = self.operation
+        memo_key = _ROOTS.key((operation,), id(self.schema))
+        shared = _ROOTS.get(memo_key)
+        if shared is not None:
+            return list(shared)
+        roots: list[Root] = []
+        shareable = all(
+            isinstance(n, FieldNode) and not n.directives
+            for n in operation.selection_set.selections
+        )
+        for key, details in grouped.items():
+            first = details[0]
+            node = first.node
+            name = node.name.value
+            if name == "__typename":
+                roots.append(Root(key, root_type.name))
+                continue
+            resource = factory.ROOT_ONES.get(name)
+            field_def = root_type.fields.get(name)
+            if resource is None or field_def is None or node.directives or len(details) > 1:
+                return None
+            code = variable = None
+            for argument in node.arguments:
+                if argument.name.value != "code":
+                    return None
+                if isinstance(argument.value, VariableNode):
+                    variable = argument.value.name.value
+                elif isinstance(argument.value, StringValueNode):
+                    code = argument.value.value
+                else:
+                    return None
+            if code is None and variable is None:
+                return None
+            type_, required = _unwrap(field_def.type)
+            nodes = [node]
+            info = self.build_resolve_info(field_def, nodes, root_type, Path(None, key, None))
+            plan = self._plan_for(type_, details, info)
+            if plan is None:
+                return None
+            shareable = shareable and not _depends_on_request(tuple(nodes), self)
+            fields = factory.picked_nodes(nodes, self.fragment_definitions)
+            roots.append(Root(key, "", resource, code, variable, fields, plan, required))
+        if shareable:
+            _ROOTS.put(memo_key, (operation,), tuple(roots))
+        return roots
 
     def _plan_for(self, type_: Any, details: Any, info: GraphQLResolveInfo) -> RowPlan | None:
         if not self.planning or not is_object_type(type_) or type_.name not in factory.ROW_TYPES:
@@ -379,10 +431,124 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         )
 
 
+class Shaper:
+    """Shapes rows into response dicts by plan, loading a relation level at a time through
+    the request's loaders."""
+
+    __slots__ = ("context",)
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+    async def shape(self, plan: RowPlan, rows: list[Any]) -> list[dict[str, Any]]:
+        values: dict[str, list[Any]] = {}
+        for step in plan.related:
+            keys = [getattr(row, step.attr) for row in rows]
+            if step.kind == ONE:
+                wanted = [k for k in keys if k is not None]
+                found = await load_level(step.load(self.context), wanted)
+                children = [None if k is None else found[k] for k in keys]
+                if step.required and any(c is None for c in children):
+                    raise Unplanned
+                present = [c for c in children if c is not None]
+                shaped = iter(await self.rows(step.sub, present))
+                values[step.key] = [None if c is None else next(shaped) for c in children]
+            else:
+                values[step.key] = await self.pages(step, keys)
+        return _build(plan, rows, values)
+
+    async def rows(self, plan: RowPlan, rows: list[Any]) -> list[dict[str, Any]]:
+        return await self.shape(plan, rows) if plan.related else _build(plan, rows, {})
+
+    async def pages(self, step: Step, keys: list[Any]) -> list[dict[str, Any]]:
+        page = step.load.page(self.context)
+        found = await load_level(page.loader, keys)
+        pages = [found[k] for k in keys]
+        flat = [row for rows, _ in pages for row in rows]
+        plan: PagePlan = step.sub
+        items: dict[str, list[dict[str, Any]]] = {}
+        for kind, key, sub in plan.fields:
+            if kind == ITEMS and sub is not None:
+                items[key] = await self.rows(sub, flat)
+        out: list[dict[str, Any]] = []
+        start = 0
+        for rows, total in pages:
+            end = start + len(rows)
+            shaped: dict[str, Any] = {}
+            for kind, key, _ in plan.fields:
+                if kind == ITEMS:
+                    shaped[key] = items[key][start:end]
+                elif kind == OFFSET:
+                    shaped[key] = page.offset
+                elif kind == LIMIT:
+                    shaped[key] = page.limit
+                elif kind == TOTAL:
+                    shaped[key] = total
+                else:
+                    shaped[key] = plan.type_name
+            out.append(shaped)
+            start = end
+        return out
+
+    async def roots(self, roots: Sequence[Root], variables: dict[str, Any]) -> dict[str, Any]:
+        """The data of planned root fields: one loader call for all the codes a loader
+        is asked for (aliases of one field batch as the loader would batch them)."""
+        context = self.context
+        wanted: dict[int, tuple[Any, list[Any]]] = {}
+        loaders: list[Any] = []
+        for root in roots:
+            if root.resource is None:
+                loaders.append(None)
+                continue
+            loader = factory.code_loader(context, root.resource, root.fields)
+            loaders.append(loader)
+            wanted.setdefault(id(loader), (loader, []))[1].append(root.code_in(variables))
+        found: dict[int, dict[Any, Any]] = {
+            k: await load_level(loader, codes) for k, (loader, codes) in wanted.items()
+        }
+        data: dict[str, Any] = {}
+        for root, loader in zip(roots, loaders, strict=True):
+            if loader is None:
+                data[root.key] = root.type_name
+                continue
+            row = found[id(loader)][root.code_in(variables)]
+            if row is None:
+                if root.required:
+                    raise Unplanned
+                data[root.key] = None
+            else:
+                data[root.key] = (await self.rows(root.plan, [row]))[0]
+        return data
+
+
 # Row plans by schema, type and the document's field nodes: a plan depends only on the
 # document when no directive or variable is in its selection (`_depends_on_request`), so
 # executions of the same parsed document share it.
 _SHARED: NodeMemo[RowPlan] = NodeMemo(1024)
+# Root plans by schema and operation node, for operations whose roots depend on the
+# document alone: a known query (gql.known) runs them without graphql-core's executor.
+_ROOTS: NodeMemo[tuple[Root, ...]] = NodeMemo(256)
+
+
+def planned_roots(schema: Any, operation: Any) -> tuple[Root, ...] | None:
+    """The planned roots of ``operation`` if an execution of it has planned them all."""
+    return _ROOTS.get(_ROOTS.key((operation,), id(schema)))
+
+
+async def run_roots(
+    roots: Sequence[Root],
+    schema: Any,
+    operation: Any,
+    variables: dict[str, Any] | None,
+    context: Any,
+) -> dict[str, Any] | None:
+    """The data of an operation whose roots are all planned, or None when its variables
+    are not valid (graphql-core then reports them). Raises what a read raises; the
+    caller then runs the operation through graphql-core."""
+    coerced = coercion.coerce_variables(schema, operation.variable_definitions, variables or {})
+    if isinstance(coerced, list):
+        return None
+    return await Shaper(context).roots(roots, coerced.coerced)
 
 
 async def load_level(loader: DataLoader[Any, Any], keys: list[Any]) -> dict[Any, Any]:

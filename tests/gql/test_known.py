@@ -11,6 +11,7 @@ fail exactly as in the pipeline and not be counted as served.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -36,6 +37,14 @@ query Paged($n: Int!, $m: Int!) {
 async def twin(api: Api) -> AsyncIterator[httpx.AsyncClient]:
     """The same app on the same database, every query through the whole pipeline."""
     async with twin_client(api, graphql_known_queries=0) as client:
+        yield client
+
+
+@pytest.fixture
+async def plain(api: Api) -> AsyncIterator[httpx.AsyncClient]:
+    """The same app on the same database, every query through graphql-core's completion
+    alone: no known queries, no planner."""
+    async with twin_client(api, graphql_known_queries=0, graphql_planned=False) as client:
         yield client
 
 
@@ -97,6 +106,80 @@ async def test_known_queries_answer_as_the_pipeline_does(
     expected = await _post(twin, query, variables, token)
     assert expected[0] == 200 and '"errors"' not in expected[2]
     assert answers == [expected] * 3
+
+
+BY_CODE = """
+query($a: String!, $b: String!) {
+  __typename
+  first: follower(code: $a) { __typename code name sipPassword zaloOa { name } ...Reach }
+  again: follower(code: $a) { code messages(limit: 2, orderBy: [{id: DESC}]) { items { code } } }
+  other: follower(code: $b) { code name }
+  fixed: follower(code: "F02") { code zalo }
+  oa: officialAccount(code: "OA1") { code name appSecret }
+}
+fragment Reach on Follower { phone email }
+"""
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "planned"),
+    [
+        (BY_CODE, {"a": "F01", "b": "nobody"}, True),
+        (ONE, {"code": "F05"}, True),
+        (
+            "query($c: String!) { follower(code: $c) @include(if: true) { code } }",
+            {"c": "F01"},
+            False,
+        ),
+        (
+            "query($c: String!) { follower(code: $c) { code } followers(limit: 1) { totalCount } }",
+            {"c": "F01"},
+            False,
+        ),
+    ],
+    ids=["aliases", "relations", "directive", "mixed"],
+)
+async def test_root_reads_by_code_run_without_the_executor_and_answer_the_same(
+    api: Api, plain: httpx.AsyncClient, query: str, variables: dict[str, Any], planned: bool
+) -> None:
+    """Root fields that read one row by code, all of them planned, are answered by their
+    planned roots alone (gql.planner.run_roots); any other document by the executor."""
+    await _seed(api)
+    known = _known(api)
+    token = api.tokens["read"]
+    query += f"# {uuid.uuid4()}: a text not run before in this process\n"
+    before = known.planned
+    # The pipeline, then the executor (which plans the roots), then the planned roots.
+    answers = [await _post(api.client, query, variables, token) for _ in range(4)]
+    assert known.planned - before == (2 if planned else 0)
+    expected = await _post(plain, query, variables, token)
+    assert expected[0] == 200 and '"errors"' not in expected[2]
+    assert answers == [expected] * 4
+
+
+@pytest.mark.parametrize(
+    ("variables", "token_scope"),
+    [({"a": 5, "b": "F01"}, "read"), ({"a": "F01"}, "read"), ({"a": "F01", "b": "F02"}, None)],
+    ids=["wrong-type", "missing", "no-token"],
+)
+async def test_planned_roots_that_fail_fail_as_in_the_pipeline(
+    api: Api, plain: httpx.AsyncClient, variables: dict[str, Any], token_scope: str | None
+) -> None:
+    await _seed(api)
+    known = _known(api)
+    read = api.tokens["read"]
+    good = {"a": "F01", "b": "F02"}
+    for _ in range(3):
+        await _post(api.client, BY_CODE, good, read)
+    planned, served = known.planned, known.served
+    token = api.tokens[token_scope] if token_scope else None
+    got = await _post(api.client, BY_CODE, variables, token)
+    assert (known.planned, known.served) == (planned, served)
+    expected = await _post(plain, BY_CODE, variables, token)
+    assert '"errors"' in expected[2]
+    assert got == expected
+    await _post(api.client, BY_CODE, good, read)
+    assert known.planned == planned + 1
 
 
 @pytest.mark.parametrize(
