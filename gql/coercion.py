@@ -23,16 +23,22 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import Any, NamedTuple
 
 import graphql.execution.executor as _executor
+import graphql.execution.values as _values
 from graphql import (
     GraphQLError,
     GraphQLInputObjectType,
     GraphQLInputType,
     GraphQLSchema,
+    ListValueNode,
+    NullValueNode,
+    ObjectValueNode,
     Undefined,
+    ValueNode,
     VariableDefinitionNode,
+    VariableNode,
     get_named_type,
     is_input_object_type,
     is_list_type,
@@ -48,7 +54,12 @@ from graphql.execution.values import (
 from graphql.pyutils import is_iterable
 from graphql.type import scalars
 from graphql.type.definition import is_required_input_field
-from graphql.utilities.coerce_input_value import coerce_default_value
+from graphql.utilities.coerce_input_value import (
+    _is_missing_variable,
+    _variable_value_is_null,
+    coerce_default_value,
+)
+from graphql.utilities.coerce_input_value import coerce_input_literal as _literal
 
 Coerce = Callable[[Any], Any]  # a value -> its coerced value, or Undefined when invalid
 
@@ -254,9 +265,127 @@ class _Standard(Exception):
     """This request's variables go to graphql-core's own coercion."""
 
 
+class _Fields(NamedTuple):
+    """What literal coercion needs of an input object type's fields."""
+
+    by_name: dict[str, tuple[int, str, Any]]  # name -> (position, out name, field)
+    absent: tuple[tuple[str, bool, Any], ...]  # fields that matter when not given
+
+
+_fields: weakref.WeakKeyDictionary[GraphQLInputObjectType, _Fields] = weakref.WeakKeyDictionary()
+
+
+def _fields_of(type_: GraphQLInputObjectType) -> _Fields:
+    found = _fields.get(type_)
+    if found is None:
+        items = type_.fields.items()
+        found = _fields[type_] = _Fields(
+            {n: (i, f.out_name or n, f) for i, (n, f) in enumerate(items)},
+            tuple(
+                (n, is_required_input_field(f), f)
+                for n, f in items
+                if is_required_input_field(f)
+                or f.default is not None
+                or f.default_value is not Undefined
+            ),
+        )
+    return found
+
+
+def coerce_literal(
+    value_node: ValueNode,
+    type_: GraphQLInputType,
+    variable_values: VariableValues | None = None,
+    fragment_variable_values: Any = None,
+) -> Any:
+    """graphql-core's `coerce_input_literal`, with an input object's fields looked at only
+    when given, required or defaulted.
+
+    graphql-core visits every field of an input object type for each object literal, to
+    find the required and defaulted ones: a filter literal of a wide resource is over a
+    hundred fields at each level, every request (a tenth of a nested list query's CPU,
+    docs/performance.md, twelfth round). Which fields are required or defaulted is known
+    per type, so only those and the given ones are visited here. Everything else (a
+    variable, a leaf, a one-of's rule) is graphql-core's own code or the same steps."""
+    vv, fvv = variable_values, fragment_variable_values
+    if isinstance(value_node, VariableNode):
+        return _literal(value_node, type_, vv, fvv)
+    if is_non_null_type(type_):
+        if isinstance(value_node, NullValueNode):
+            return Undefined
+        return coerce_literal(value_node, type_.of_type, vv, fvv)
+    if isinstance(value_node, NullValueNode):
+        return None
+    if is_list_type(type_):
+        item_type = type_.of_type
+        if not isinstance(value_node, ListValueNode):
+            item = coerce_literal(value_node, item_type, vv, fvv)
+            return Undefined if item is Undefined else [item]
+        items: list[Any] = []
+        for item_node in value_node.values:
+            item = coerce_literal(item_node, item_type, vv, fvv)
+            if item is Undefined:
+                if (
+                    isinstance(item_node, VariableNode)
+                    and not is_non_null_type(item_type)
+                    and _variable_value_is_null(item_node, vv, fvv)
+                ):
+                    items.append(None)
+                    continue
+                return Undefined
+            items.append(item)
+        return items
+    if not is_input_object_type(type_):
+        return _literal(value_node, type_, vv, fvv)  # a leaf
+    if not isinstance(value_node, ObjectValueNode):
+        return Undefined
+    fields = _fields_of(type_)
+    given = {field.name.value: field for field in value_node.fields}
+    entries: list[tuple[int, str, Any]] = []
+    for name, node in given.items():
+        found = fields.by_name.get(name)
+        if found is None:
+            return Undefined
+        position, out_name, field = found
+        if isinstance(node.value, VariableNode) and _is_missing_variable(node.value, vv, fvv):
+            continue  # as if not given (below)
+        value = coerce_literal(node.value, field.type, vv, fvv)
+        if value is Undefined:
+            return Undefined
+        entries.append((position, out_name, value))
+    for name, required, field in fields.absent:
+        at = given.get(name)
+        if at is None or (
+            isinstance(at.value, VariableNode) and _is_missing_variable(at.value, vv, fvv)
+        ):
+            if required:
+                return Undefined
+            default = coerce_default_value(field)
+            if default is not Undefined:
+                position, out_name, _ = fields.by_name[name]
+                entries.append((position, out_name, default))
+    if len(entries) > 1:
+        entries.sort(key=_position)
+    coerced = {out_name: value for _, out_name, value in entries}
+    if type_.is_one_of:
+        if len(given) != 1 or len(coerced) != 1:
+            return Undefined
+        for name, node in given.items():
+            out_name = fields.by_name[name][1]
+            if isinstance(node.value, NullValueNode) or coerced.get(out_name) is None:
+                return Undefined
+    return type_.out_type(coerced)
+
+
+def _position(entry: tuple[int, str, Any]) -> int:
+    return entry[0]
+
+
 def install() -> bool:
-    """Make graphql-core's executor coerce variables with `coerce_variables`; says whether
-    it does."""
+    """Make graphql-core's executor coerce variables with `coerce_variables`, and
+    argument literals with `coerce_literal`; says whether it does."""
+    if getattr(_values, "coerce_input_literal", None) is _literal:
+        _values.coerce_input_literal = coerce_literal
     current = getattr(_executor, "get_variable_values", None)
     if current is coerce_variables:
         return True

@@ -497,6 +497,8 @@ class RowType:
 ROW_TYPES: dict[str, RowType] = {}  # by GraphQL type name
 PAGE_TYPES: dict[str, str] = {}  # "{T}Page" -> "T": the page type of a to-many relation
 ROOT_ONES: dict[str, Resource] = {}  # Query field name -> the resource it reads one row of by code
+# Query field name -> how it reads its page: (context, converted arguments, Picked) -> page
+ROOT_PAGES: dict[str, Callable[..., Awaitable[Any]]] = {}
 
 
 @dataclass
@@ -714,7 +716,7 @@ def build(
 
     # Root fields -------------------------------------------------------------
     def query_spec(
-        info: strawberry.Info[Context],
+        ctx: Context,
         filter: Any,
         order_by: Any,
         search: Any,
@@ -722,8 +724,8 @@ def build(
         limit: int = 50,
         codes: Any = None,
     ) -> q.QuerySpec:
-        if codes is not None and len(codes) > info.context.settings.max_in_values:
-            raise BadInput(f"more than {info.context.settings.max_in_values} codes", "codes")
+        if codes is not None and len(codes) > ctx.settings.max_in_values:
+            raise BadInput(f"more than {ctx.settings.max_in_values} codes", "codes")
         return q.QuerySpec(
             filter=None if filter is None else to_node(resource, filter),
             order=to_order(resource, order_by),
@@ -737,13 +739,16 @@ def build(
         return await code_loader(info.context, resource, picked(info)).load(code)
 
     async def many(info: strawberry.Info[Context], **kw: Any) -> Any:
-        ctx = info.context
+        return await read_page(info.context, kw, picked(info))
+
+    async def read_page(ctx: Context, kw: dict[str, Any], fields: tuple[Picked, ...]) -> Any:
+        """The page a root ``{plural}`` field answers, for its converted arguments and the
+        fields it selects (also run by gql.planner for planned roots)."""
         ctx.caller.require(Scope.READ, "reading")
         offset, limit = _page_args(ctx, kw["offset"], kw["limit"])
         spec = query_spec(
-            info, kw["filter"], kw["order_by"], kw.get("search"), offset, limit, kw["codes"]
+            ctx, kw["filter"], kw["order_by"], kw.get("search"), offset, limit, kw["codes"]
         )
-        fields = picked(info)
         rows: list[Any] = []
         if _is_selected(fields, "items") and limit:
             columns = selected_columns(resource, _child(fields, "items"))
@@ -768,7 +773,7 @@ def build(
         if first is not None and last is not None:
             raise BadInput("give first or last, not both", "last")
         spec = query_spec(
-            info,
+            ctx,
             kw["filter"],
             kw["order_by"],
             kw.get("search"),
@@ -817,7 +822,7 @@ def build(
     async def aggregate_of(info: strawberry.Info[Context], **kw: Any) -> Any:
         ctx = info.context
         ctx.caller.require(Scope.READ, "reading")
-        spec = query_spec(info, kw["filter"], None, kw.get("search"))
+        spec = query_spec(ctx, kw["filter"], None, kw.get("search"))
         fields = picked(info)
         lows = sorted(selected_columns(resource, _child(fields, "min")))
         highs = sorted(selected_columns(resource, _child(fields, "max")))
@@ -899,6 +904,7 @@ def build(
     search_args = [("search", nullable(str), None)] if resource.searchable else []
     cap = _plural_cap(resource)
     ROOT_ONES[camel(resource.single)] = resource  # planned by gql.planner like `one`
+    ROOT_PAGES[camel(resource.plural)] = read_page  # and like `many`
     query_attrs = {
         resource.single: strawberry.field(
             resolver=_resolver(one, [("code", str, inspect.Parameter.empty)], nullable(out_type)),

@@ -113,6 +113,7 @@ class KnownQueries:
                     schema.execute_known(known.document, variables, context, operation_name)
                 )
                 if result.errors:
+                    await context.finish(commit=False)  # the pipeline starts afresh
                     context.clear_loaders()
                     return None
                 data = result.data
@@ -138,6 +139,7 @@ class KnownQueries:
         except Exception:
             data = None
         if data is None:
+            await context.finish(commit=False)  # graphql-core starts afresh
             context.clear_loaders()
         else:
             self.planned += 1

@@ -42,7 +42,7 @@ from graphql import (
     is_non_null_type,
     is_object_type,
 )
-from graphql.execution.values import get_argument_values
+from graphql.execution.values import VariableValues, get_argument_values
 from graphql.pyutils import Path
 from strawberry.dataloader import DataLoader
 from strawberry.exceptions import WrongNumberOfResultsReturned
@@ -87,19 +87,42 @@ class RowPlan(NamedTuple):
 
 
 class Root(NamedTuple):
-    """A planned root field: a row by code, shaped by ``plan``; or ``__typename``."""
+    """A planned root field: a row by code (``resource``) or a page (``read``), shaped by
+    ``plan``; or ``__typename``."""
 
     key: str
     type_name: str
-    resource: Any = None
+    resource: Any = None  # a row by code: the resource
     code: Any = None  # the code given in the document
     variable: str | None = None  # else the variable that gives it
-    fields: Any = None  # factory.Picked of the field, for the columns its loader reads
-    plan: Any = None
+    fields: Any = None  # factory.Picked of the field, for the columns its read selects
+    plan: Any = None  # RowPlan of the row, PagePlan of the page
     required: bool = False
+    read: Any = None  # a page: factory.ROOT_PAGES' read
+    arguments: Any = None  # and how its arguments are converted (`_Arguments`)
 
-    def code_in(self, variables: dict[str, Any]) -> Any:
-        return self.code if self.variable is None else variables[self.variable]
+    def code_in(self, variables: VariableValues) -> Any:
+        return self.code if self.variable is None else variables.coerced[self.variable]
+
+
+class _Arguments(NamedTuple):
+    """A root field's arguments, converted per request as Strawberry converts them."""
+
+    field_def: Any
+    node: Any
+    strawberry: Any  # the StrawberryField
+    schema: Any  # the Strawberry schema
+
+    def convert(self, variables: VariableValues) -> dict[str, Any]:
+        raw = get_argument_values(self.field_def, self.node, variables, None, True)
+        schema = self.schema
+        converted: dict[str, Any] = convert_arguments(
+            raw,
+            self.strawberry.arguments,
+            scalar_registry=schema.schema_converter.scalar_registry,
+            config=schema.config,
+        )
+        return converted
 
 
 class PagePlan(NamedTuple):
@@ -207,7 +230,7 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
 
     async def _roots_or(self, roots: list[Root], standard: Any) -> Any:
         try:
-            return await self.shaper.roots(roots, self.variable_values.coerced)
+            return await self.shaper.roots(roots, self.variable_values)
         except Exception:
             result = standard()
             return await result if self.is_awaitable(result) else result
@@ -254,9 +277,21 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             if name == "__typename":
                 roots.append(Root(key, root_type.name))
                 continue
-            resource = factory.ROOT_ONES.get(name)
             field_def = root_type.fields.get(name)
-            if resource is None or field_def is None or node.directives or len(details) > 1:
+            if field_def is None or node.directives or len(details) > 1:
+                return None
+            if first.fragment_variable_values is not None:
+                return None
+            read = factory.ROOT_PAGES.get(name)
+            if read is not None:
+                page = self._root_page(key, read, field_def, details, root_type)
+                if page is None:
+                    return None
+                shareable = shareable and not _depends_on_request((node,), self)
+                roots.append(page)
+                continue
+            resource = factory.ROOT_ONES.get(name)
+            if resource is None:
                 return None
             code = variable = None
             for argument in node.arguments:
@@ -282,6 +317,25 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         if shareable:
             _ROOTS.put(memo_key, (operation,), tuple(roots))
         return roots
+
+    def _root_page(
+        self, key: str, read: Any, field_def: Any, details: Any, root_type: GraphQLObjectType
+    ) -> Root | None:
+        page_type, required = _unwrap(field_def.type)
+        nodes = [d.node for d in details]
+        info = self.build_resolve_info(field_def, nodes, root_type, Path(None, key, None))
+        planned = self._page_fields(page_type, details, info)
+        if planned is None:
+            return None
+        strawberry_schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
+        arguments = _Arguments(
+            field_def, nodes[0], field_def.extensions["strawberry-definition"], strawberry_schema
+        )
+        fields = factory.picked_nodes(nodes, self.fragment_definitions)
+        plan = PagePlan(page_type.name, planned[0])
+        return Root(
+            key, "", fields=fields, plan=plan, required=required, read=read, arguments=arguments
+        )
 
     def _plan_for(self, type_: Any, details: Any, info: GraphQLResolveInfo) -> RowPlan | None:
         if not self.planning or not is_object_type(type_) or type_.name not in factory.ROW_TYPES:
@@ -375,30 +429,10 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         parent_type: GraphQLObjectType,
         info: GraphQLResolveInfo,
     ) -> Step | None:
-        if factory.PAGE_TYPES.get(page_type.name) is None:
+        planned = self._page_fields(page_type, group, info)
+        if planned is None:
             return None
-        grouped, defers, _ = self.collect_subfields(page_type, group)
-        if defers:
-            return None
-        fields: list[tuple[int, str, RowPlan | None]] = []
-        columns: set[str] = set()
-        for key, sub_group in grouped.items():
-            name = sub_group[0].node.name.value
-            if name == "__typename":
-                fields.append((-1, key, None))
-                continue
-            kind = _PAGE_FIELDS.get(name)
-            if kind is None:
-                return None
-            sub = None
-            if kind == ITEMS:
-                list_type, _ = _unwrap(page_type.fields[name].type)
-                item_type, _ = _unwrap(list_type.of_type)
-                sub = self._row_plan(item_type, sub_group, info)
-                if sub is None:
-                    return None
-                columns |= sub.columns
-            fields.append((kind, key, sub))
+        fields, columns = planned
         node = group[0]
         raw = get_argument_values(
             field_def,
@@ -423,12 +457,40 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             self.context_value,
             relation,
             kw,
-            frozenset(columns),
+            columns,
             any(kind == TOTAL for kind, _, _ in fields),
         )
-        return Step(
-            MANY, "", relation.local, None, False, PagePlan(page_type.name, tuple(fields)), page
-        )
+        return Step(MANY, "", relation.local, None, False, PagePlan(page_type.name, fields), page)
+
+    def _page_fields(
+        self, page_type: GraphQLObjectType, group: Any, info: GraphQLResolveInfo
+    ) -> tuple[tuple[tuple[int, str, RowPlan | None], ...], frozenset[str]] | None:
+        """The planned fields of a page type's selection, and the columns its items read."""
+        if factory.PAGE_TYPES.get(page_type.name) is None:
+            return None
+        grouped, defers, _ = self.collect_subfields(page_type, group)
+        if defers:
+            return None
+        fields: list[tuple[int, str, RowPlan | None]] = []
+        columns: set[str] = set()
+        for key, sub_group in grouped.items():
+            name = sub_group[0].node.name.value
+            if name == "__typename":
+                fields.append((-1, key, None))
+                continue
+            kind = _PAGE_FIELDS.get(name)
+            if kind is None:
+                return None
+            sub = None
+            if kind == ITEMS:
+                list_type, _ = _unwrap(page_type.fields[name].type)
+                item_type, _ = _unwrap(list_type.of_type)
+                sub = self._row_plan(item_type, sub_group, info)
+                if sub is None:
+                    return None
+                columns |= sub.columns
+            fields.append((kind, key, sub))
+        return tuple(fields), frozenset(columns)
 
 
 class Shaper:
@@ -490,7 +552,7 @@ class Shaper:
             start = end
         return out
 
-    async def roots(self, roots: Sequence[Root], variables: dict[str, Any]) -> dict[str, Any]:
+    async def roots(self, roots: Sequence[Root], variables: VariableValues) -> dict[str, Any]:
         """The data of planned root fields: one loader call for all the codes a loader
         is asked for (aliases of one field batch as the loader would batch them)."""
         context = self.context
@@ -508,6 +570,12 @@ class Shaper:
         }
         data: dict[str, Any] = {}
         for root, loader in zip(roots, loaders, strict=True):
+            if root.read is not None:
+                kw = root.arguments.convert(variables)
+                data[root.key] = await self.page(
+                    root.plan, await root.read(context, kw, root.fields)
+                )
+                continue
             if loader is None:
                 data[root.key] = root.type_name
                 continue
@@ -519,6 +587,22 @@ class Shaper:
             else:
                 data[root.key] = (await self.rows(root.plan, [row]))[0]
         return data
+
+    async def page(self, plan: PagePlan, page: Any) -> dict[str, Any]:
+        """A root page (items, offset, limit, and its total when selected)."""
+        shaped: dict[str, Any] = {}
+        for kind, key, sub in plan.fields:
+            if kind == ITEMS and sub is not None:
+                shaped[key] = await self.rows(sub, page.items)
+            elif kind == OFFSET:
+                shaped[key] = page.offset
+            elif kind == LIMIT:
+                shaped[key] = page.limit
+            elif kind == TOTAL:
+                shaped[key] = await page._count()
+            else:
+                shaped[key] = plan.type_name
+        return shaped
 
 
 # Row plans by schema, type and the document's field nodes: a plan depends only on the
@@ -545,10 +629,12 @@ async def run_roots(
     """The data of an operation whose roots are all planned, or None when its variables
     are not valid (graphql-core then reports them). Raises what a read raises; the
     caller then runs the operation through graphql-core."""
-    coerced = coercion.coerce_variables(schema, operation.variable_definitions, variables or {})
+    coerced = coercion.coerce_variables(
+        schema, operation.variable_definitions or (), variables or {}
+    )
     if isinstance(coerced, list):
         return None
-    return await Shaper(context).roots(roots, coerced.coerced)
+    return await Shaper(context).roots(roots, coerced)
 
 
 async def load_level(loader: DataLoader[Any, Any], keys: list[Any]) -> dict[Any, Any]:

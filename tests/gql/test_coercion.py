@@ -96,3 +96,101 @@ def test_a_valid_bulk_is_coerced_to_plain_values() -> None:
         "items": [{"name": "An", "rewardPoints": Decimal("1.5"), "canLogin": 1}]
     }
     assert executor.get_variable_values is coerce_variables
+
+
+# Argument literals: every field with arguments in these documents, coerced by
+# `coerce_literal` and by graphql-core's own `coerce_input_literal`, with these variables.
+LITERALS: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        "filter with a variable",
+        "query($oa: String!) { followers(filter: {zaloOaCode: {eq: $oa}}, limit: 20) { items {"
+        " messages(limit: 5, orderBy: [{id: DESC}], filter: {text: {contains: $oa}}) { totalCount } } } }",
+        {"oa": "OA01"},
+    ),
+    (
+        "nested and/or/not",
+        '{ followers(filter: {or: [{name: {contains: "an"}}, {not: {id: {in: [1, 2]}}}],'
+        " and: {isFollower: {eq: 1}}}, orderBy: [{name: ASC}, {id: DESC}]) { totalCount } }",
+        {},
+    ),
+    (
+        "missing and null variables",
+        "query($a: String, $b: [Int]) { followers(filter: {name: {eq: $a}, id: {in: $b}}) { totalCount }"
+        " again: followers(filter: {id: {in: [1, $b]}}) { totalCount } }",
+        {"b": None},
+    ),
+    (
+        "a list of one",
+        '{ followers(codes: "F1", orderBy: {id: ASC}) { totalCount } }',
+        {},
+    ),
+    (
+        "one-of with two, none, null",
+        "query($d: SortDirection) { a: followers(orderBy: [{id: ASC, name: DESC}]) { totalCount }"
+        " b: followers(orderBy: [{}]) { totalCount } c: followers(orderBy: [{id: null}]) { totalCount }"
+        " d: followers(orderBy: [{id: $d}]) { totalCount } }",
+        {},
+    ),
+    (
+        "defaults and required fields",
+        'mutation($t: String) { sendMessage(input: {followerCode: "F1", text: "xin chào"}) { code }'
+        " b: sendMessage(input: {type: $t}) { code } c: sendMessage(input: {type: null}) { code }"
+        ' createFollowers(input: [{code: "F9", rewardPoints: "1.5", extendData: {a: [1, $t]}}],'
+        ' onConflict: {updateFields: "name"}) { affectedCount } }',
+        {},
+    ),
+    (
+        "unknown field, wrong types",
+        '{ a: followers(filter: {nmae: {eq: "x"}}) { totalCount } b: followers(filter: {id: {eq: "x"}})'
+        " { totalCount } c: followers(limit: 2.5) { totalCount } }",
+        {},
+    ),
+]
+
+
+def _argument_values(document: Any, variables: dict[str, Any], literal: Any) -> list[Any]:
+    from graphql import TypeInfo, TypeInfoVisitor, Visitor, visit
+    from graphql.execution import values
+
+    schema = SCHEMA._schema
+    operation = document.definitions[0]
+    coerced = get_variable_values(schema, operation.variable_definitions or (), variables)
+    assert isinstance(coerced, VariableValues)
+    info = TypeInfo(schema)
+    seen: list[Any] = []
+
+    class Fields(Visitor):
+        def enter_field(self, node: Any, *_: Any) -> None:
+            field_def = info.get_field_def()
+            if field_def is None or not node.arguments:
+                return
+            try:
+                seen.append(values.get_argument_values(field_def, node, coerced))
+            except GraphQLError as error:
+                seen.append(("error", error.message))
+
+    original = values.coerce_input_literal
+    values.coerce_input_literal = literal
+    try:
+        visit(document, TypeInfoVisitor(info, Fields()))
+    finally:
+        values.coerce_input_literal = original
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("source", "variables"), [c[1:] for c in LITERALS], ids=[c[0] for c in LITERALS]
+)
+def test_argument_literals_are_coerced_as_graphql_core_does(
+    source: str, variables: dict[str, Any]
+) -> None:
+    from graphql.utilities.coerce_input_value import coerce_input_literal
+
+    from gql.coercion import coerce_literal
+
+    document = parse(source)
+    ours = _argument_values(document, variables, coerce_literal)
+    theirs = _argument_values(document, variables, coerce_input_literal)
+    assert ours
+    assert repr(ours) == repr(theirs)
+    assert ours == theirs

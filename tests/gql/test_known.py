@@ -121,23 +121,46 @@ fragment Reach on Follower { phone email }
 """
 
 
+PAGES = """
+query($oa: String!, $n: Int!, $name: String) {
+  followers(filter: {zaloOaCode: {eq: $oa}, name: {contains: $name}}, limit: $n, offset: 1) {
+    __typename totalCount offset limit
+    items { code name zaloOa { name } messages(limit: 2, orderBy: [{id: DESC}]) { items { code text } } }
+  }
+  all: followers(orderBy: [{name: DESC}], limit: 3) { items { code ...Reach } }
+  counted: followers(codes: ["F01", "F02", "nobody"]) { totalCount }
+  one: follower(code: "F04") { code }
+}
+fragment Reach on Follower { phone email }
+"""
+
+
 @pytest.mark.parametrize(
     ("query", "variables", "planned"),
     [
         (BY_CODE, {"a": "F01", "b": "nobody"}, True),
         (ONE, {"code": "F05"}, True),
+        (PAGES, {"oa": "OA1", "n": 3, "name": "V"}, True),
+        (PAGES, {"oa": "OA2", "n": 0, "name": "V"}, True),
+        ('{ follower(code: "F03") { code name } }', {}, True),
+        (ROW, {"skip": False, "limit": 5}, False),  # @skip and @include inside
         (
             "query($c: String!) { follower(code: $c) @include(if: true) { code } }",
             {"c": "F01"},
             False,
         ),
-        (
-            "query($c: String!) { follower(code: $c) { code } followers(limit: 1) { totalCount } }",
-            {"c": "F01"},
-            False,
-        ),
+        ("{ followersConnection(first: 2) { nodes { code } } }", None, False),
     ],
-    ids=["aliases", "relations", "directive", "mixed"],
+    ids=[
+        "aliases",
+        "relations",
+        "pages",
+        "empty-page",
+        "no-variables",
+        "directives",
+        "root-directive",
+        "connection",
+    ],
 )
 async def test_root_reads_by_code_run_without_the_executor_and_answer_the_same(
     api: Api, plain: httpx.AsyncClient, query: str, variables: dict[str, Any], planned: bool
@@ -158,27 +181,38 @@ async def test_root_reads_by_code_run_without_the_executor_and_answer_the_same(
 
 
 @pytest.mark.parametrize(
-    ("variables", "token_scope"),
-    [({"a": 5, "b": "F01"}, "read"), ({"a": "F01"}, "read"), ({"a": "F01", "b": "F02"}, None)],
-    ids=["wrong-type", "missing", "no-token"],
+    ("query", "variables", "token_scope"),
+    [
+        (BY_CODE, {"a": 5, "b": "F01"}, "read"),
+        (BY_CODE, {"a": "F01"}, "read"),
+        (BY_CODE, {"a": "F01", "b": "F02"}, None),
+        (PAGES, {"oa": "OA1", "n": 100_000, "name": "V"}, "read"),  # over max_page_size
+        (PAGES, {"oa": "OA1", "n": -1, "name": "V"}, "read"),
+        (PAGES, {"oa": "OA1", "n": 2, "name": None}, "read"),  # contains needs a value
+    ],
+    ids=["wrong-type", "missing", "no-token", "page-size", "negative", "null-operand"],
 )
 async def test_planned_roots_that_fail_fail_as_in_the_pipeline(
-    api: Api, plain: httpx.AsyncClient, variables: dict[str, Any], token_scope: str | None
+    api: Api,
+    plain: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any],
+    token_scope: str | None,
 ) -> None:
     await _seed(api)
     known = _known(api)
     read = api.tokens["read"]
-    good = {"a": "F01", "b": "F02"}
+    good = {"a": "F01", "b": "F02"} if query is BY_CODE else {"oa": "OA1", "n": 2, "name": "V"}
     for _ in range(3):
-        await _post(api.client, BY_CODE, good, read)
+        await _post(api.client, query, good, read)
     planned, served = known.planned, known.served
     token = api.tokens[token_scope] if token_scope else None
-    got = await _post(api.client, BY_CODE, variables, token)
+    got = await _post(api.client, query, variables, token)
     assert (known.planned, known.served) == (planned, served)
-    expected = await _post(plain, BY_CODE, variables, token)
+    expected = await _post(plain, query, variables, token)
     assert '"errors"' in expected[2]
     assert got == expected
-    await _post(api.client, BY_CODE, good, read)
+    await _post(api.client, query, good, read)
     assert known.planned == planned + 1
 
 
