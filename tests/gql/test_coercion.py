@@ -156,6 +156,7 @@ def _argument_values(document: Any, variables: dict[str, Any], literal: Any) -> 
     operation = document.definitions[0]
     coerced = get_variable_values(schema, operation.variable_definitions or (), variables)
     assert isinstance(coerced, VariableValues)
+    given: VariableValues = coerced
     info = TypeInfo(schema)
     seen: list[Any] = []
 
@@ -165,7 +166,7 @@ def _argument_values(document: Any, variables: dict[str, Any], literal: Any) -> 
             if field_def is None or not node.arguments:
                 return
             try:
-                seen.append(values.get_argument_values(field_def, node, coerced))
+                seen.append(values.get_argument_values(field_def, node, given))
             except GraphQLError as error:
                 seen.append(("error", error.message))
 
