@@ -13,6 +13,10 @@ skips the pipeline. What still depends on the request is done here, with the ext
 own code: the cost limit when a page size is a variable (`QueryCost.check`), the read-only
 session and its end (`Context.finish`), the operation metric (`count_operation`).
 
+When an execution of the document has planned all its root fields (`gql.planner`,
+"planned roots"), the next requests are answered by those plans alone, without
+graphql-core's executor: their variables coerced, the rows read and shaped.
+
 Only success takes this path. A result with errors (an unauthenticated caller, a bad
 variable, a resolver's domain error, a cost over the limit) is dropped and the request runs
 again through the whole pipeline, which maps and reports the errors as it always does.
