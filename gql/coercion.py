@@ -44,7 +44,10 @@ from graphql import (
     is_list_type,
     is_non_null_type,
 )
-from graphql.execution.get_variable_signature import get_variable_signature
+from graphql.execution.get_variable_signature import (
+    GraphQLVariableSignature,
+    get_variable_signature,
+)
 from graphql.execution.values import (
     VariableValues,
     VariableValueSource,
@@ -60,6 +63,8 @@ from graphql.utilities.coerce_input_value import (
     coerce_default_value,
 )
 from graphql.utilities.coerce_input_value import coerce_input_literal as _literal
+
+from gql.memo import NodeMemo
 
 Coerce = Callable[[Any], Any]  # a value -> its coerced value, or Undefined when invalid
 
@@ -220,6 +225,9 @@ def _reaches_itself(start: Any) -> bool:
 
 
 _planners: weakref.WeakKeyDictionary[GraphQLSchema, _Planner] = weakref.WeakKeyDictionary()
+# A variable's name and type by its definition node: a known query's document is the same
+# parsed nodes on every request.
+_SIGNATURES: NodeMemo[GraphQLVariableSignature] = NodeMemo(1024)
 
 
 def coerce_variables(
@@ -237,9 +245,14 @@ def coerce_variables(
     coerced: dict[str, Any] = {}
     try:
         for node in var_def_nodes:
-            signature = get_variable_signature(schema, node)
-            if isinstance(signature, GraphQLError):
-                raise _Standard
+            memo_key = _SIGNATURES.key((node,), id(schema))
+            signature = _SIGNATURES.get(memo_key)
+            if signature is None:
+                found = get_variable_signature(schema, node)
+                if isinstance(found, GraphQLError):
+                    raise _Standard
+                signature = found
+                _SIGNATURES.put(memo_key, (node,), signature)
             name, type_ = signature.name, signature.type
             value = inputs.get(name, Undefined)
             if value is Undefined:

@@ -7,6 +7,7 @@ six resources cannot drift apart.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
@@ -270,57 +271,74 @@ def _scalar_ops(resource: Resource, spec: FieldSpec, operators: Any) -> list[q.N
     return nodes
 
 
+@functools.lru_cache(maxsize=64)
+def _filter_parts(resource_key: str) -> dict[str, tuple[int, Any]]:
+    """A filter input's attributes, in the order `to_node` reads them: the filterable
+    columns (their spec), the relations (theirs), then ``and_``, ``or_``, ``not_``."""
+    resource = get(resource_key)
+    parts: list[tuple[str, Any]] = [(s.name, s) for s in resource.fields if s.filterable]
+    parts += [(f"{r.name}__rel", r) for r in resource.relations]
+    parts += [("and_", q.And), ("or_", q.Or), ("not_", None)]
+    return {attr: (i, part) for i, (attr, part) in enumerate(parts)}
+
+
 def to_node(resource: Resource, value: Any, label: str = "filter") -> q.Node:
     """A generated ``…Filter`` input object → the neutral filter spec."""
+    parts = _filter_parts(resource.key)
+    # Only the attributes given (a filter names a few of a hundred columns), in their order.
+    given_parts = sorted(
+        (
+            parts[attr] + (given,)
+            for attr, given in vars(value).items()
+            if given is not None and attr in parts
+        ),
+        key=_first,
+    )
     nodes: list[q.Node] = []
-    for spec in resource.fields:
-        if not spec.filterable:
-            continue
-        given = getattr(value, spec.name, None)
-        if given is None:
-            continue
-        if given.value is None:
-            raise _operand_problem(spec.gql, "a filter cannot be null")
-        nodes.extend(_scalar_ops(resource, spec, given.value))
-    for relation in resource.relations:
-        given = getattr(value, f"{relation.name}__rel", None)
-        if given is None:
-            continue
-        name = camel(relation.name)
-        if given.value is None:
-            raise _operand_problem(name, "a relation filter cannot be null")
-        target = get(relation.target)
-        if not relation.many:
-            nodes.append(
-                q.Related(relation.name, q.Quantifier.ONE, to_node(target, given.value, name))
-            )
-            continue
-        parts = []
-        for quant in (q.Quantifier.SOME, q.Quantifier.EVERY, q.Quantifier.NONE):
-            sub = getattr(given.value, quant.value, None)
-            if sub is None:
-                continue
-            if sub.value is None:
-                raise _operand_problem(f"{name}.{quant.value}", "cannot be null")
-            parts.append(q.Related(relation.name, quant, to_node(target, sub.value, name)))
-        if not parts:
-            raise _operand_problem(name, "give some, every or none")
-        nodes.extend(parts)
-    for attr, combine in (("and_", q.And), ("or_", q.Or)):
-        given = getattr(value, attr, None)
-        if given is None:
-            continue
-        if given.value is None or not given.value:
-            raise _operand_problem(attr.rstrip("_"), "needs a non-empty list of filters")
-        nodes.append(combine(tuple(to_node(resource, v, label) for v in given.value)))
-    given = getattr(value, "not_", None)
-    if given is not None:
-        if given.value is None:
-            raise _operand_problem("not", "cannot be null")
-        nodes.append(q.Not(to_node(resource, given.value, label)))
+    for _, part, given in given_parts:
+        if isinstance(part, FieldSpec):
+            if given.value is None:
+                raise _operand_problem(part.gql, "a filter cannot be null")
+            nodes.extend(_scalar_ops(resource, part, given.value))
+        elif isinstance(part, Relation):
+            _relation_node(resource, part, given, nodes)
+        elif part is None:
+            if given.value is None:
+                raise _operand_problem("not", "cannot be null")
+            nodes.append(q.Not(to_node(resource, given.value, label)))
+        else:
+            if given.value is None or not given.value:
+                name = "and" if part is q.And else "or"
+                raise _operand_problem(name, "needs a non-empty list of filters")
+            nodes.append(part(tuple(to_node(resource, v, label) for v in given.value)))
     if not nodes:
         raise BadInput(f"{label}: empty filter", label)
     return nodes[0] if len(nodes) == 1 else q.And(tuple(nodes))
+
+
+def _first(entry: tuple[Any, ...]) -> Any:
+    return entry[0]
+
+
+def _relation_node(resource: Resource, relation: Relation, given: Any, nodes: list[q.Node]) -> None:
+    name = camel(relation.name)
+    if given.value is None:
+        raise _operand_problem(name, "a relation filter cannot be null")
+    target = get(relation.target)
+    if not relation.many:
+        nodes.append(q.Related(relation.name, q.Quantifier.ONE, to_node(target, given.value, name)))
+        return
+    parts = []
+    for quant in (q.Quantifier.SOME, q.Quantifier.EVERY, q.Quantifier.NONE):
+        sub = getattr(given.value, quant.value, None)
+        if sub is None:
+            continue
+        if sub.value is None:
+            raise _operand_problem(f"{name}.{quant.value}", "cannot be null")
+        parts.append(q.Related(relation.name, quant, to_node(target, sub.value, name)))
+    if not parts:
+        raise _operand_problem(name, "give some, every or none")
+    nodes.extend(parts)
 
 
 def to_order(resource: Resource, items: Sequence[Any] | None) -> list[q.Order]:
@@ -443,11 +461,16 @@ def one_loader(
     return ctx.loader(("one", target.key, key, columns), load)
 
 
-def code_loader(ctx: Context, resource: Resource, fields: Iterable[Picked]) -> Any:
+def code_loader(ctx: Context, resource: Resource, fields: tuple[Picked, ...]) -> Any:
     """The loader a root ``{single}(code)`` field reads its row through, for a caller
     allowed to read: the columns ``fields`` select."""
     ctx.caller.require(Scope.READ, "reading")
-    return one_loader(ctx, resource, "code", frozenset(selected_columns(resource, fields)))
+    return one_loader(ctx, resource, "code", _columns(resource.key, fields))
+
+
+@functools.lru_cache(maxsize=1024)
+def _columns(resource_key: str, fields: tuple[Picked, ...]) -> frozenset[str]:
+    return frozenset(selected_columns(get(resource_key), fields))
 
 
 def per_field(info: strawberry.Info[Context], make: Callable[[], Any]) -> Any:
