@@ -272,10 +272,9 @@ def _scalar_ops(resource: Resource, spec: FieldSpec, operators: Any) -> list[q.N
 
 
 @functools.lru_cache(maxsize=64)
-def _filter_parts(resource_key: str) -> dict[str, tuple[int, Any]]:
+def _filter_parts(resource: Resource) -> dict[str, tuple[int, Any]]:
     """A filter input's attributes, in the order `to_node` reads them: the filterable
     columns (their spec), the relations (theirs), then ``and_``, ``or_``, ``not_``."""
-    resource = get(resource_key)
     parts: list[tuple[str, Any]] = [(s.name, s) for s in resource.fields if s.filterable]
     parts += [(f"{r.name}__rel", r) for r in resource.relations]
     parts += [("and_", q.And), ("or_", q.Or), ("not_", None)]
@@ -284,7 +283,7 @@ def _filter_parts(resource_key: str) -> dict[str, tuple[int, Any]]:
 
 def to_node(resource: Resource, value: Any, label: str = "filter") -> q.Node:
     """A generated ``…Filter`` input object → the neutral filter spec."""
-    parts = _filter_parts(resource.key)
+    parts = _filter_parts(resource)
     # Only the attributes given (a filter names a few of a hundred columns), in their order.
     given_parts = sorted(
         (
@@ -465,12 +464,12 @@ def code_loader(ctx: Context, resource: Resource, fields: tuple[Picked, ...]) ->
     """The loader a root ``{single}(code)`` field reads its row through, for a caller
     allowed to read: the columns ``fields`` select."""
     ctx.caller.require(Scope.READ, "reading")
-    return one_loader(ctx, resource, "code", _columns(resource.key, fields))
+    return one_loader(ctx, resource, "code", _columns(resource, fields))
 
 
 @functools.lru_cache(maxsize=1024)
-def _columns(resource_key: str, fields: tuple[Picked, ...]) -> frozenset[str]:
-    return frozenset(selected_columns(get(resource_key), fields))
+def _columns(resource: Resource, fields: tuple[Picked, ...]) -> frozenset[str]:
+    return frozenset(selected_columns(resource, fields))
 
 
 def per_field(info: strawberry.Info[Context], make: Callable[[], Any]) -> Any:
