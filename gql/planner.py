@@ -9,6 +9,12 @@ on such a type into a plan, once per request and field, and shapes the rows into
 dicts directly: a relation level at a time, one loader call (one statement) for all the
 rows of the level, leaves coerced by the same `coerce_output_value` graphql-core uses.
 
+A query's root fields are planned too when all of them are generated reads (a row by code,
+a page) with planned selections: they are read through the resolvers' own functions and
+shaped the same way (`Shaper.roots`). Root plans that depend on the document alone are
+kept by operation, and a known query (`gql.known`) runs them without graphql-core's
+executor (`run_roots`).
+
 What the plan does not know (a field added by hand, `@defer`, arguments on a column, a
 subscription) is left to graphql-core's own completion, and so is any error met while
 shaping: the standard path then runs and reports it with its path, exactly as it does
