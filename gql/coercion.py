@@ -153,11 +153,7 @@ class _Planner:
         fields = type_.fields
         plan = {n: (f.out_name or n, self._plan(f.type)) for n, f in fields.items()}
         required = tuple(n for n, f in fields.items() if is_required_input_field(f))
-        defaulted = tuple(
-            (n, f.out_name or n, f)
-            for n, f in fields.items()
-            if f.default is not None or f.default_value is not Undefined
-        )
+        defaulted = tuple((n, f.out_name or n, f) for n, f in fields.items() if _defaulted(f))
         one_of = type_.is_one_of
         out_type = type_.out_type
         plain = out_type is GraphQLInputObjectType.out_type
@@ -278,6 +274,11 @@ class _Standard(Exception):
     """This request's variables go to graphql-core's own coercion."""
 
 
+def _defaulted(field: Any) -> bool:
+    """Whether an input field has a default value (what `coerce_default_value` reads)."""
+    return field.default is not None or field.default_value is not Undefined
+
+
 class _Fields(NamedTuple):
     """What literal coercion needs of an input object type's fields."""
 
@@ -297,9 +298,7 @@ def _fields_of(type_: GraphQLInputObjectType) -> _Fields:
             tuple(
                 (n, is_required_input_field(f), f)
                 for n, f in items
-                if is_required_input_field(f)
-                or f.default is not None
-                or f.default_value is not Undefined
+                if is_required_input_field(f) or _defaulted(f)
             ),
         )
     return found

@@ -40,7 +40,6 @@ from graphql import (
     ListValueNode,
     ObjectValueNode,
     OperationType,
-    StringValueNode,
     Undefined,
     VariableNode,
     get_nullable_type,
@@ -52,6 +51,7 @@ from graphql.execution.values import VariableValues, get_argument_values
 from graphql.pyutils import Path
 from strawberry.dataloader import DataLoader
 from strawberry.exceptions import WrongNumberOfResultsReturned
+from strawberry.scalars import is_scalar
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 
@@ -99,16 +99,11 @@ class Root(NamedTuple):
     key: str
     type_name: str
     resource: Any = None  # a row by code: the resource
-    code: Any = None  # the code given in the document
-    variable: str | None = None  # else the variable that gives it
     fields: Any = None  # factory.Picked of the field, for the columns its read selects
     plan: Any = None  # RowPlan of the row, PagePlan of the page
     required: bool = False
     read: Any = None  # a page: factory.ROOT_PAGES' read
-    arguments: Any = None  # and how its arguments are converted (`_Arguments`)
-
-    def code_in(self, variables: VariableValues) -> Any:
-        return self.code if self.variable is None else variables.coerced[self.variable]
+    arguments: Any = None  # how its arguments are converted (`_Arguments`)
 
 
 class _Arguments(NamedTuple):
@@ -118,9 +113,23 @@ class _Arguments(NamedTuple):
     node: Any
     strawberry: Any  # the StrawberryField
     schema: Any  # the Strawberry schema
+    # Every argument a scalar under its own name: Strawberry would return graphql-core's
+    # values as they are (a `{single}(code)` field), so they are not converted again.
+    plain: bool
+
+    @classmethod
+    def of(cls, field_def: Any, node: Any, schema: Any) -> _Arguments:
+        field = field_def.extensions["strawberry-definition"]
+        registry = schema.schema_converter.scalar_registry
+        plain = set(field_def.args) == {a.python_name for a in field.arguments} and all(
+            is_scalar(a.type, registry) for a in field.arguments
+        )
+        return cls(field_def, node, field, schema, plain)
 
     def convert(self, variables: VariableValues) -> dict[str, Any]:
         raw = get_argument_values(self.field_def, self.node, variables, None, True)
+        if self.plain:
+            return raw
         schema = self.schema
         converted: dict[str, Any] = convert_arguments(
             raw,
@@ -289,59 +298,28 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             if first.fragment_variable_values is not None:
                 return None
             read = factory.ROOT_PAGES.get(name)
-            if read is not None:
-                page = self._root_page(key, read, field_def, details, root_type)
-                if page is None:
-                    return None
-                shareable = shareable and not _depends_on_request((node,), self)
-                roots.append(page)
-                continue
-            resource = factory.ROOT_ONES.get(name)
-            if resource is None:
-                return None
-            code = variable = None
-            for argument in node.arguments:
-                if argument.name.value != "code":
-                    return None
-                if isinstance(argument.value, VariableNode):
-                    variable = argument.value.name.value
-                elif isinstance(argument.value, StringValueNode):
-                    code = argument.value.value
-                else:
-                    return None
-            if code is None and variable is None:
+            resource = factory.ROOT_ONES.get(name) if read is None else None
+            if read is None and resource is None:
                 return None
             type_, required = _unwrap(field_def.type)
             nodes = [node]
             info = self.build_resolve_info(field_def, nodes, root_type, Path(None, key, None))
-            plan = self._plan_for(type_, details, info)
+            plan: RowPlan | PagePlan | None
+            if read is not None:
+                planned = self._page_fields(type_, details, info)
+                plan = None if planned is None else PagePlan(type_.name, planned[0])
+            else:
+                plan = self._plan_for(type_, details, info)
             if plan is None:
                 return None
-            shareable = shareable and not _depends_on_request(tuple(nodes), self)
+            shareable = shareable and not _depends_on_request((node,), self)
+            strawberry_schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
+            arguments = _Arguments.of(field_def, node, strawberry_schema)
             fields = factory.picked_nodes(nodes, self.fragment_definitions)
-            roots.append(Root(key, "", resource, code, variable, fields, plan, required))
+            roots.append(Root(key, "", resource, fields, plan, required, read, arguments))
         if shareable:
             _ROOTS.put(memo_key, (operation,), tuple(roots))
         return roots
-
-    def _root_page(
-        self, key: str, read: Any, field_def: Any, details: Any, root_type: GraphQLObjectType
-    ) -> Root | None:
-        page_type, required = _unwrap(field_def.type)
-        nodes = [d.node for d in details]
-        info = self.build_resolve_info(field_def, nodes, root_type, Path(None, key, None))
-        planned = self._page_fields(page_type, details, info)
-        if planned is None:
-            return None
-        strawberry_schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
-        arguments = _Arguments(
-            field_def, nodes[0], field_def.extensions["strawberry-definition"], strawberry_schema
-        )
-        fields = factory.picked_nodes(nodes, self.fragment_definitions)
-        plan = PagePlan(page_type.name, planned[0])
-        return Root(
-            key, "", fields=fields, plan=plan, required=required, read=read, arguments=arguments
-        )
 
     def _plan_for(self, type_: Any, details: Any, info: GraphQLResolveInfo) -> RowPlan | None:
         if not self.planning or not is_object_type(type_) or type_.name not in factory.ROW_TYPES:
@@ -542,19 +520,8 @@ class Shaper:
         start = 0
         for rows, total in pages:
             end = start + len(rows)
-            shaped: dict[str, Any] = {}
-            for kind, key, _ in plan.fields:
-                if kind == ITEMS:
-                    shaped[key] = items[key][start:end]
-                elif kind == OFFSET:
-                    shaped[key] = page.offset
-                elif kind == LIMIT:
-                    shaped[key] = page.limit
-                elif kind == TOTAL:
-                    shaped[key] = total
-                else:
-                    shaped[key] = plan.type_name
-            out.append(shaped)
+            mine = {key: shaped[start:end] for key, shaped in items.items()}
+            out.append(_page_dict(plan, mine, page.offset, page.limit, total))
             start = end
         return out
 
@@ -563,52 +530,62 @@ class Shaper:
         is asked for (aliases of one field batch as the loader would batch them)."""
         context = self.context
         wanted: dict[int, tuple[Any, list[Any]]] = {}
-        loaders: list[Any] = []
+        reads: list[tuple[Root, Any, Any]] = []  # (root, its loader or None, its arguments)
         for root in roots:
-            if root.resource is None:
-                loaders.append(None)
-                continue
-            loader = factory.code_loader(context, root.resource, root.fields)
-            loaders.append(loader)
-            wanted.setdefault(id(loader), (loader, []))[1].append(root.code_in(variables))
+            kw: dict[str, Any] = {} if root.arguments is None else root.arguments.convert(variables)
+            loader = None
+            if root.resource is not None:
+                loader = factory.code_loader(context, root.resource, root.fields)
+                wanted.setdefault(id(loader), (loader, []))[1].append(kw["code"])
+            reads.append((root, loader, kw))
         found: dict[int, dict[Any, Any]] = {
             k: await load_level(loader, codes) for k, (loader, codes) in wanted.items()
         }
         data: dict[str, Any] = {}
-        for root, loader in zip(roots, loaders, strict=True):
+        for root, loader, kw in reads:
             if root.read is not None:
-                kw = root.arguments.convert(variables)
-                data[root.key] = await self.page(
-                    root.plan, await root.read(context, kw, root.fields)
-                )
-                continue
-            if loader is None:
+                page = await root.read(context, kw, root.fields)
+                data[root.key] = await self.page(root.plan, page)
+            elif loader is None:
                 data[root.key] = root.type_name
-                continue
-            row = found[id(loader)][root.code_in(variables)]
-            if row is None:
-                if root.required:
-                    raise Unplanned
-                data[root.key] = None
             else:
-                data[root.key] = (await self.rows(root.plan, [row]))[0]
+                row = found[id(loader)][kw["code"]]
+                if row is None:
+                    if root.required:
+                        raise Unplanned
+                    data[root.key] = None
+                else:
+                    data[root.key] = (await self.rows(root.plan, [row]))[0]
         return data
 
     async def page(self, plan: PagePlan, page: Any) -> dict[str, Any]:
         """A root page (items, offset, limit, and its total when selected)."""
-        shaped: dict[str, Any] = {}
-        for kind, key, sub in plan.fields:
-            if kind == ITEMS and sub is not None:
-                shaped[key] = await self.rows(sub, page.items)
-            elif kind == OFFSET:
-                shaped[key] = page.offset
-            elif kind == LIMIT:
-                shaped[key] = page.limit
-            elif kind == TOTAL:
-                shaped[key] = await page._count()
-            else:
-                shaped[key] = plan.type_name
-        return shaped
+        items = {
+            key: await self.rows(sub, page.items)
+            for kind, key, sub in plan.fields
+            if kind == ITEMS and sub is not None
+        }
+        total = await page._count() if any(f[0] == TOTAL for f in plan.fields) else 0
+        return _page_dict(plan, items, page.offset, page.limit, total)
+
+
+def _page_dict(
+    plan: PagePlan, items: dict[str, list[Any]], offset: int, limit: int, total: int
+) -> dict[str, Any]:
+    """A page's response dict, its fields in the selection's order."""
+    shaped: dict[str, Any] = {}
+    for kind, key, _ in plan.fields:
+        if kind == ITEMS:
+            shaped[key] = items[key]
+        elif kind == OFFSET:
+            shaped[key] = offset
+        elif kind == LIMIT:
+            shaped[key] = limit
+        elif kind == TOTAL:
+            shaped[key] = total
+        else:
+            shaped[key] = plan.type_name
+    return shaped
 
 
 # Row plans by schema, type and the document's field nodes: a plan depends only on the

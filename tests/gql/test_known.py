@@ -150,6 +150,7 @@ fragment Reach on Follower { phone email }
             False,
         ),
         ("{ followersConnection(first: 2) { nodes { code } } }", None, False),
+        ('{ ... on Query { follower(code: "F01") { code } } }', {}, False),  # a root fragment
     ],
     ids=[
         "aliases",
@@ -160,6 +161,7 @@ fragment Reach on Follower { phone email }
         "directives",
         "root-directive",
         "connection",
+        "root-fragment",
     ],
 )
 async def test_root_reads_by_code_run_without_the_executor_and_answer_the_same(
@@ -189,8 +191,17 @@ async def test_root_reads_by_code_run_without_the_executor_and_answer_the_same(
         (PAGES, {"oa": "OA1", "n": 100_000, "name": "V"}, "read"),  # over max_page_size
         (PAGES, {"oa": "OA1", "n": -1, "name": "V"}, "read"),
         (PAGES, {"oa": "OA1", "n": 2, "name": None}, "read"),  # contains needs a value
+        (PAGES, {"oa": "OA1", "n": 2, "name": "V"}, None),
     ],
-    ids=["wrong-type", "missing", "no-token", "page-size", "negative", "null-operand"],
+    ids=[
+        "wrong-type",
+        "missing",
+        "no-token",
+        "page-size",
+        "negative",
+        "null-operand",
+        "page-no-token",
+    ],
 )
 async def test_planned_roots_that_fail_fail_as_in_the_pipeline(
     api: Api,
