@@ -59,7 +59,7 @@ class GraphQLPost:
         if not plain:
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         request = _plain_request(body)
         if request is None:
             await self.app(scope, _replay(body, receive), send)
@@ -115,7 +115,8 @@ def _plain_request(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]
     return query, variables, name
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body (raises `ClientDisconnect` as Starlette's `Request` does)."""
     chunks: list[bytes] = []
     while True:
         message = await receive()

@@ -12,11 +12,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gql.http import read_body
 from legacy_rest import body, values
 from legacy_rest.documents import Operation, document, rest_names
 from legacy_rest.errors import (
@@ -35,50 +37,86 @@ from zalo_oa.auth import request_context
 log = logging.getLogger("zalo_oa.rest")
 PREFIX = "/v4/zalo-oa"
 
-Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+Handler = Callable[["RestRequest"], Coroutine[Any, Any, Response]]
 
 
-def guarded(handler: Handler) -> Handler:
-    """Renders every failure of a REST handler through the one error mapping."""
+class RestRequest:
+    """What a REST handler reads of its request, straight from the ASGI scope.
 
-    async def guarded(request: Request) -> Response:
-        # Read the body first, outside the catch-all: the body-size middleware signals
-        # 413 by an exception raised from inside this read.
-        await request.body()
-        try:
-            return await handler(request)
-        except RestError as exc:
-            return exc.response()
-        except Exception:
-            request_id = getattr(request.state, "request_id", None) or "-"
-            log.exception("unexpected error in %s %s", request.method, request.url.path)
-            return internal_error(request_id).response()
+    `RestDispatch` answers nearly every REST call without Starlette's `Request` (its
+    headers, state and body stream are built per request); the router's routes, which
+    serve the rest (HEAD, paths it leaves alone), make one of these from theirs."""
 
-    return guarded
+    __slots__ = ("body", "path_params", "scope")
+
+    def __init__(self, scope: Scope, body: bytes) -> None:
+        self.scope = scope
+        self.body = body
+        self.path_params: dict[str, str] = scope.get("path_params") or {}
+
+    @property
+    def state(self) -> Any:
+        """The app's state: its settings, schema and caches."""
+        return self.scope["app"].state
+
+    @property
+    def request_id(self) -> str | None:
+        """The id `zalo_oa.logs` gave this request."""
+        request_id: str | None = (self.scope.get("state") or {}).get("request_id")
+        return request_id
+
+    def header(self, name: bytes) -> str | None:
+        """The value of header ``name`` (lower case), or None."""
+        for key, value in self.scope["headers"]:
+            if key == name:
+                text: str = value.decode("latin-1")
+                return text
+        return None
+
+    def query_items(self) -> list[tuple[str, str]]:
+        """The query parameters in order, repeated ones included."""
+        return QueryParams(self.scope["query_string"]).multi_items()
+
+
+async def answer(handler: Handler, request: RestRequest) -> Response:
+    """The response of ``handler``: every failure rendered through the one error mapping."""
+    try:
+        return await handler(request)
+    except RestError as exc:
+        return exc.response()
+    except Exception:
+        scope = request.scope
+        log.exception("unexpected error in %s %s", scope["method"], scope["path"])
+        return internal_error(request.request_id or "-").response()
+
+
+def endpoint(handler: Handler) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    """``handler`` as a Starlette endpoint, for the router."""
+
+    async def endpoint(request: Request) -> Response:
+        # The body is read before the catch-all: the body-size middleware signals 413 by an
+        # exception raised from inside this read.
+        return await answer(handler, RestRequest(request.scope, await request.body()))
+
+    return endpoint
 
 
 class Call:
     """One REST request on one resource: its parsed parameters and how to run GraphQL."""
 
-    def __init__(self, resource: Resource, request: Request, accepts: Accepts) -> None:
+    def __init__(self, resource: Resource, request: RestRequest, accepts: Accepts) -> None:
         self.resource = resource
         self.request = request
-        state = request.app.state
+        self.state = state = request.state
         self.params: Parsed = state.rest_params.parse(
-            resource,
-            request.scope["query_string"],
-            lambda: request.query_params.multi_items(),
-            state.settings,
-            accepts,
+            resource, request.scope["query_string"], request.query_items, state.settings, accepts
         )
 
     async def run(self, operation: Operation, variables: dict[str, Any]) -> Any:
-        state = self.request.app.state
+        request = self.request
+        state = self.state
         context = await request_context(
-            state,
-            getattr(self.request.state, "request_id", None),
-            self.request.headers.get("authorization"),
-            self.params.token,
+            state, request.request_id, request.header(b"authorization"), self.params.token
         )
         query = document(self.resource.key, operation, self.params.fields)
         result = await state.schema.execute(query, variable_values=variables, context_value=context)
@@ -97,8 +135,8 @@ class Call:
         except values.BadValue as exc:
             raise bad_request(f"Code: {exc}", "Code") from None
 
-    async def body(self) -> list[Any] | dict[str, Any]:
-        return body.read(await self.request.body())
+    def body(self) -> list[Any] | dict[str, Any]:
+        return body.read(self.request.body)
 
     def written(self, payload: dict[str, Any], status: int) -> RestJSON:
         if payload["errors"]:
@@ -107,7 +145,7 @@ class Call:
 
 
 def _handlers(resource: Resource) -> dict[tuple[str, str], Handler]:
-    async def get_one(request: Request) -> Response:
+    async def get_one(request: RestRequest) -> Response:
         call = Call(resource, request, ONE)
         found = await call.run(Operation.ONE, {"code": call.code()})
         if found is None:
@@ -116,7 +154,7 @@ def _handlers(resource: Resource) -> dict[tuple[str, str], Handler]:
             raise RestError(404, "NOT_FOUND", message, [Detail(message, "Code")])
         return RestJSON({"data": call.items([found])[0]})
 
-    async def get_many(request: Request) -> Response:
+    async def get_many(request: RestRequest) -> Response:
         call = Call(resource, request, LIST)
         page = await call.run(Operation.LIST, call.params.list_variables())
         return RestJSON(
@@ -128,30 +166,30 @@ def _handlers(resource: Resource) -> dict[tuple[str, str], Handler]:
             }
         )
 
-    async def create(request: Request) -> Response:
+    async def create(request: RestRequest) -> Response:
         call = Call(resource, request, WRITE)
-        items = body.creates(resource, await call.body())
+        items = body.creates(resource, call.body())
         return call.written(await call.run(Operation.CREATE, {"input": items}), 201)
 
-    async def update_one(request: Request) -> Response:
+    async def update_one(request: RestRequest) -> Response:
         call = Call(resource, request, WRITE)
-        items = body.updates(resource, await call.body(), call.code())
+        items = body.updates(resource, call.body(), call.code())
         return call.written(await call.run(Operation.UPDATE, {"input": items}), 200)
 
-    async def update_many(request: Request) -> Response:
+    async def update_many(request: RestRequest) -> Response:
         call = Call(resource, request, WRITE)
-        items = body.updates(resource, await call.body())
+        items = body.updates(resource, call.body())
         return call.written(await call.run(Operation.UPDATE, {"input": items}), 200)
 
     async def delete(call: Call, codes: list[str]) -> Response:
         result = await call.run(Operation.DELETE, {"codes": codes, "hard": call.params.hard})
         return RestJSON({"data": {"deleted": result["deletedCount"], "codes": result["codes"]}})
 
-    async def delete_one(request: Request) -> Response:
+    async def delete_one(request: RestRequest) -> Response:
         call = Call(resource, request, DELETE_ONE)
         return await delete(call, [call.code()])
 
-    async def delete_many(request: Request) -> Response:
+    async def delete_many(request: RestRequest) -> Response:
         call = Call(resource, request, DELETE_MANY)
         if not call.params.codes:
             raise bad_request("give the codes to delete as id0, id1, …", "id0")
@@ -169,21 +207,21 @@ def _handlers(resource: Resource) -> dict[tuple[str, str], Handler]:
 
 
 @functools.cache
-def _routes() -> tuple[Route, ...]:
-    """Every REST route, built once: the router and `RestDispatch` share these objects."""
+def _routes() -> tuple[tuple[Route, Handler], ...]:
+    """Every REST route with its handler, built once: the router and `RestDispatch` share
+    these objects."""
     routes = []
     for resource in all_resources():
         base = f"{PREFIX}/{resource.rest_path}"
         for (method, suffix), handler in _handlers(resource).items():
-            routes.append(
-                Route(
-                    base + suffix,
-                    guarded(handler),
-                    methods=[method],
-                    name=f"{resource.key}:{method.lower()}{suffix and ':one'}",
-                    include_in_schema=False,  # described by legacy_rest.openapi instead
-                )
+            route = Route(
+                base + suffix,
+                endpoint(handler),
+                methods=[method],
+                name=f"{resource.key}:{method.lower()}{suffix and ':one'}",
+                include_in_schema=False,  # described by legacy_rest.openapi instead
             )
+            routes.append((route, handler))
     return tuple(routes)
 
 
@@ -193,7 +231,7 @@ def build_router() -> APIRouter:
     Plain Starlette routes: a handler takes the request and nothing else, so FastAPI's
     dependency solving and response validation would only add work to every call."""
     router = APIRouter()
-    router.routes.extend(_routes())
+    router.routes.extend(route for route, _ in _routes())
     return router
 
 
@@ -204,32 +242,35 @@ class RestDispatch:
     exception and exit-stack layers, about a tenth of a one-row REST read. This finds
     ``PREFIX/{resource}`` and ``PREFIX/{resource}/{Code}`` for the declared methods
     directly, with the same route objects (`scope["route"]` keeps the metrics' route
-    label). Anything else (HEAD, an unknown resource or method, a trailing slash, an app
+    label), and hands its handler a `RestRequest` made from the scope. Anything else (HEAD, an unknown resource or method, a trailing slash, an app
     mounted under a root path) goes on to the router, which answers as before."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.table: dict[tuple[str, str, bool], Route] = {}
-        for route in _routes():
+        self.table: dict[tuple[str, str, bool], tuple[Route, Handler]] = {}
+        for route, handler in _routes():
             name, _, code = route.path[len(PREFIX) + 1 :].partition("/")
             for method in route.methods or ():
                 if method != "HEAD":
-                    self.table[method, name, bool(code)] = route
+                    self.table[method, name, bool(code)] = route, handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and path.startswith(_START) and not scope.get("root_path"):
             name, slash, code = path[len(_START) :].partition("/")
-            route = (
+            found = (
                 None
                 if "/" in code or (slash and not code)
                 else (self.table.get((scope["method"], name, bool(slash))))
             )
-            if route is not None:
+            if found is not None:
+                route, handler = found
                 scope["path_params"] = {"Code": code} if slash else {}
                 scope["route"] = route
                 scope["endpoint"] = route.endpoint
-                response = await route.endpoint(Request(scope, receive, send))
+                # The body is read before the catch-all, as `endpoint` does.
+                request = RestRequest(scope, await read_body(receive))
+                response = await answer(handler, request)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
