@@ -44,6 +44,21 @@ def log(*parts: Any) -> None:
 
 
 @dataclass
+class Ready:
+    """A system prepared for measurement on one workload (`Bench.prepare`)."""
+
+    workload: Workload
+    system: str
+    path: Path  # its wrk request file
+    per_req: float  # SQL statements per request
+    seen: list[Any]  # the statements counted
+
+
+# W6's pairs are measured in this many alternating slices each (`Bench.paired_workloads`).
+PAIRED_SLICES = 3
+
+
+@dataclass
 class Row:
     workload: str
     system: str
@@ -342,55 +357,95 @@ class Bench:
         for system in wl.systems:
             if system == "postgraphile" and self.pgl is None:
                 continue
-            verdict = await self.check(conn, client, wl, system)
-            if verdict != "ok":
-                self.add(Row(wl.key, system, None, check=verdict))
+            ready = await self.prepare(conn, client, wl, system)
+            if ready is None:
                 continue
-            reqs = [wl.systems[system].request(c) for c in wl.cases]
-            per_req, seen = await self.statements(
-                conn,
-                system,
-                lambda i, reqs=reqs, system=system: self.http(client, system, reqs[i % len(reqs)]),
-                10,
-            )
-            path = loadgen.write_requests(
-                self.workdir / f"req-{wl.key.replace(' ', '_')}-{system}.txt", reqs
-            )
-            server = self.server(system)
-            await loadgen.run_wrk(
-                self.base(system), path, 16, self.warmup, self.auth(system), server
-            )
-            await self.quiesce(conn, system)
             for c in self.concurrency:
-                m, cpu = await self.timed(
-                    loadgen.run_wrk(
-                        self.base(system), path, c, self.duration, self.auth(system), server
-                    )
-                )
+                m, cpu = await self.timed(self.load(ready, c, self.duration))
                 await self.quiesce(conn, system)
-                verdict = "ok"
-                if m.bad or m.errors:
-                    verdict = f"WRONG: {m.bad} bad answers, {m.errors} socket errors under load"
-                self.add(
-                    Row(
-                        wl.key,
-                        "module GraphQL"
-                        if system == "module" and "REST" not in wl.key
-                        else "module REST"
-                        if system == "module"
-                        else system,
-                        c,
-                        m.rate,
-                        wl.unit,
-                        m.p50_ms,
-                        m.p99_ms,
-                        round(per_req, 2),
-                        m.peak_rss / MB if m.peak_rss else None,
-                        check=verdict,
-                        extra={"statements": seen[:8], "compare_to": wl.compare_to},
-                    ),
-                    cpu,
-                )
+                self.add(self.measured(ready, c, m), cpu)
+
+    async def paired_workloads(
+        self, conn: asyncpg.Connection, client: httpx.AsyncClient, pair: list[Workload]
+    ) -> None:
+        """Workloads whose target is their ratio (W6: a REST call and its GraphQL twin),
+        measured in alternating slices: at each concurrency, ``PAIRED_SLICES`` turns of
+        ``duration / PAIRED_SLICES`` seconds each, one system after the other. A slow
+        minute of the host or the database (a checkpoint, autovacuum, a noisy neighbour)
+        then falls on both sides of the ratio instead of on one of them."""
+        ready: list[Ready] = []
+        for wl in pair:
+            log(f"== {wl.key}: {wl.title}")
+            found = await self.prepare(conn, client, wl, "module")
+            if found is not None:
+                ready.append(found)
+        for c in self.concurrency:
+            slices: list[list[tuple[loadgen.Measure, dict[str, float]]]] = [[] for _ in ready]
+            for _ in range(PAIRED_SLICES):
+                for mine, one in zip(slices, ready, strict=True):
+                    mine.append(await self.timed(self.load(one, c, self.duration / PAIRED_SLICES)))
+                    await self.quiesce(conn, one.system)
+            for mine, one in zip(slices, ready, strict=True):
+                m = loadgen.combined([x for x, _ in mine])
+                cpu = {k: round(sum(x[k] for _, x in mine) / len(mine), 1) for k in mine[0][1]}
+                row = self.measured(one, c, m)
+                row.note = f"{PAIRED_SLICES} slices alternating with its pair"
+                self.add(row, cpu)
+
+    async def prepare(
+        self, conn: asyncpg.Connection, client: httpx.AsyncClient, wl: Workload, system: str
+    ) -> Ready | None:
+        """A system ready to be measured on ``wl``: its answers checked, its statements per
+        request counted, its request file written and the server warmed up; or None (with
+        the verdict's row added) when its answers are wrong."""
+        verdict = await self.check(conn, client, wl, system)
+        if verdict != "ok":
+            self.add(Row(wl.key, system, None, check=verdict))
+            return None
+        reqs = [wl.systems[system].request(c) for c in wl.cases]
+        per_req, seen = await self.statements(
+            conn,
+            system,
+            lambda i, reqs=reqs, system=system: self.http(client, system, reqs[i % len(reqs)]),
+            10,
+        )
+        path = loadgen.write_requests(
+            self.workdir / f"req-{wl.key.replace(' ', '_')}-{system}.txt", reqs
+        )
+        ready = Ready(wl, system, path, per_req, seen)
+        await self.load(ready, 16, self.warmup)
+        await self.quiesce(conn, system)
+        return ready
+
+    def load(self, ready: Ready, c: int, seconds: float) -> Any:
+        """wrk on ``ready``'s request file at ``c`` connections for ``seconds``."""
+        system = ready.system
+        return loadgen.run_wrk(
+            self.base(system), ready.path, c, seconds, self.auth(system), self.server(system)
+        )
+
+    def measured(self, ready: Ready, c: int, m: loadgen.Measure) -> Row:
+        wl, system = ready.workload, ready.system
+        verdict = "ok"
+        if m.bad or m.errors:
+            verdict = f"WRONG: {m.bad} bad answers, {m.errors} socket errors under load"
+        return Row(
+            wl.key,
+            "module GraphQL"
+            if system == "module" and "REST" not in wl.key
+            else "module REST"
+            if system == "module"
+            else system,
+            c,
+            m.rate,
+            wl.unit,
+            m.p50_ms,
+            m.p99_ms,
+            round(ready.per_req, 2),
+            m.peak_rss / MB if m.peak_rss else None,
+            check=verdict,
+            extra={"statements": ready.seen[:8], "compare_to": wl.compare_to},
+        )
 
     # --- W5: bulk create -------------------------------------------------------------------
 
@@ -835,8 +890,9 @@ class Bench:
             log("== W6: REST shim not available (404): skipped")
             self.add(Row("W6 (REST)", "module REST", None, check="not available (404)"))
             return
-        for wl in group:
-            await self.read_workload(conn, client, wl, floor=False)
+        for twin, rest_wl in zip(group[::2], group[1::2], strict=True):
+            assert rest_wl.compare_to == twin.key
+            await self.paired_workloads(conn, client, [twin, rest_wl])
 
     # --- the report ---------------------------------------------------------------------------
 

@@ -56,6 +56,23 @@ class Measure:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
+def combined(parts: Sequence[Measure]) -> Measure:
+    """One measurement of several slices of the same load: their requests over their
+    time, the median of their p50s and the highest of their p99s (wrk reports
+    percentiles, not latencies), their peak RSS, their bad answers and errors."""
+    p50s = sorted(m.p50_ms for m in parts)
+    return Measure(
+        requests=sum(m.requests for m in parts),
+        seconds=sum(m.seconds for m in parts),
+        p50_ms=p50s[len(p50s) // 2],
+        p99_ms=max(m.p99_ms for m in parts),
+        bad=sum(m.bad for m in parts),
+        errors=sum(m.errors for m in parts),
+        peak_rss=max(m.peak_rss for m in parts),
+        extra={"slices": [m.extra for m in parts]},
+    )
+
+
 async def _sample_until(proc: asyncio.subprocess.Process, server: Server | None) -> int:
     peak = 0
     while proc.returncode is None:
