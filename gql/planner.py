@@ -24,7 +24,8 @@ abandoned plan changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -90,6 +91,7 @@ class RowPlan(NamedTuple):
     steps: tuple[Step, ...]
     related: tuple[Step, ...]  # the ONE and MANY steps, loaded before the rows are shaped
     columns: frozenset[str]
+    build: Any  # (rows, relation values) -> response dicts (`_builder`)
 
 
 class Root(NamedTuple):
@@ -400,9 +402,7 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
                 factory.one_loader, target=target, key=relation.remote, columns=sub.columns
             )
             steps.append(Step(ONE, key, relation.local, None, required, sub, loader))
-        columns = frozenset(s.attr for s in steps if s.kind in (COLUMN, MASKED))
-        related = tuple(s for s in steps if s.kind in (ONE, MANY))
-        return RowPlan(tuple(steps), related, columns)
+        return _row_plan_of(steps)
 
     def _page_plan(
         self,
@@ -707,32 +707,77 @@ def _has_variable(node: Any) -> bool:
 
 def _build(plan: RowPlan, rows: list[Any], values: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """The response dicts of ``rows``; relation values come shaped in ``values``."""
-    out: list[dict[str, Any]] = []
-    steps = plan.steps
-    for i, row in enumerate(rows):
-        shaped: dict[str, Any] = {}
-        for kind, key, attr, coerce, required, _, _, plain in steps:
-            if kind == COLUMN:
-                value = getattr(row, attr)
-                if type(value) is plain:
-                    shaped[key] = value
-                    continue
-            elif kind == MASKED:
-                value = mask(getattr(row, attr, None))
-            elif kind == TYPENAME:
-                shaped[key] = attr
-                continue
-            else:
-                shaped[key] = values[key][i]
-                continue
-            if value is None:
-                if required:
-                    raise Unplanned
-                shaped[key] = None
-                continue
-            value = coerce(value)
-            if value is None or value is Undefined:
-                raise Unplanned
-            shaped[key] = value
-        out.append(shaped)
-    return out
+    shaped: list[dict[str, Any]] = plan.build(rows, values)
+    return shaped
+
+
+def _row_plan_of(steps: list[Step]) -> RowPlan:
+    columns = frozenset(s.attr for s in steps if s.kind in (COLUMN, MASKED))
+    related = tuple(s for s in steps if s.kind in (ONE, MANY))
+    # What the shaping function depends on; a relation's plan and loader are left out, so
+    # plans made per request share the function of their shape.
+    shape = tuple((s.kind, s.key, s.attr, s.coerce, s.required, s.plain) for s in steps)
+    return RowPlan(tuple(steps), related, columns, _builder(shape))
+
+
+@functools.lru_cache(maxsize=1024)
+def _builder(
+    steps: tuple[tuple[Any, ...], ...],
+) -> Callable[[list[Any], dict[str, Any]], list[Any]]:
+    """A function that shapes rows by the steps of a plan (kind, key, attr, coerce,
+    required, plain), written for them and compiled once.
+
+    Shaping is a loop over the rows and, for each, over the plan's steps; interpreting the
+    steps cost about 0.3 µs a field (a wide page of 50 rows and 116 fields is 5,800 of
+    them). The function written here does for each step exactly what the step says, as
+    straight-line code: a column is read as an attribute, a value of the leaf's own type
+    (`Step.plain`) is kept, any other goes through the leaf's ``coerce_output_value`` (a
+    null of a non-null field, or a value it cannot serialize, raises `Unplanned`), a
+    secret is masked first, a relation's value is taken from ``values``; the dict is
+    built in one display, in the selection's order. Keys are GraphQL names and type
+    names, so they are written as literals; column names are passed in as constants."""
+    env: dict[str, Any] = {"Unplanned": Unplanned, "Undefined": Undefined, "mask": mask}
+    head = ["def build(rows, values):", "    out = []", "    append = out.append"]
+    body: list[str] = []
+    pairs: list[str] = []
+    for n, (kind, key, attr, coerce, required, plain) in enumerate(steps):
+        if kind == TYPENAME:
+            pairs.append(f"{key!r}: {attr!r}")
+            continue
+        if kind in (ONE, MANY):
+            head.append(f"    r{n} = values[{key!r}]")
+            pairs.append(f"{key!r}: r{n}[i]")
+            continue
+        env[f"a{n}"] = attr
+        env[f"c{n}"] = coerce
+        if kind == MASKED:
+            body.append(f"v{n} = mask(getattr(row, a{n}, None))")
+        else:
+            body.append(f"v{n} = getattr(row, a{n})")
+        fail = "raise Unplanned" if required else f"v{n} = None"
+        if kind == COLUMN and plain is not None:
+            env[f"p{n}"] = plain
+            body.append(f"if type(v{n}) is not p{n}:")
+            indent = "    "
+        else:
+            indent = ""
+        body += [
+            f"{indent}if v{n} is None:",
+            f"{indent}    {fail}",
+            f"{indent}else:",
+            f"{indent}    v{n} = c{n}(v{n})",
+            f"{indent}    if v{n} is None or v{n} is Undefined:",
+            f"{indent}        raise Unplanned",
+        ]
+        pairs.append(f"{key!r}: v{n}")
+    related = any(s[0] in (ONE, MANY) for s in steps)
+    lines = [
+        *head,
+        "    for i, row in enumerate(rows):" if related else "    for row in rows:",
+        *(f"        {line}" for line in body),
+        f"        append({{{', '.join(pairs)}}})",
+        "    return out",
+    ]
+    exec("\n".join(lines), env)  # the text is made above from the plan alone
+    build: Callable[[list[Any], dict[str, Any]], list[Any]] = env["build"]
+    return build
