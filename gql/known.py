@@ -35,6 +35,7 @@ from graphql import (
     OperationType,
     get_operation_ast,
     parse,
+    validate,
 )
 from graphql import ExecutionResult as GraphQLResult
 from strawberry.types import ExecutionResult
@@ -63,11 +64,29 @@ class KnownQueries:
         self.cost = cost
         # None: a document already seen not to be a query (a mutation), not parsed again.
         self._entries: LRUCache[tuple[str, str | None], KnownQuery | None] = LRUCache(max(size, 1))
+        self._own: LRUCache[str, KnownQuery | None] = LRUCache(max(size, 1))  # see `own`
         self.served = 0  # requests answered here, not by the pipeline
         self.planned = 0  # of which by planned roots alone
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def own(self, query: str, schema: Any) -> KnownQuery | None:
+        """A query the module itself wrote (the REST shim's reads), parsed and validated
+        against ``schema`` once, or None when it is not a valid query. Such a document
+        runs through `run` from its first request; the caller-facing limits (depth,
+        aliases, tokens) are not applied to it, and it is not entered among the known
+        queries, so a caller sending the same text still meets them."""
+        found = self._own.get(query, _UNSEEN)
+        if found is _UNSEEN:
+            document = parse(query)
+            operation = get_operation_ast(document)
+            found = None
+            if operation is not None and operation.operation == OperationType.QUERY:
+                if not validate(schema._schema, document):
+                    found = KnownQuery(document, operation, None, cost_uses_variables(document))
+            self._own[query] = found
+        return found  # type: ignore[return-value]
 
     def get(self, query: str, operation_name: str | None) -> KnownQuery | None:
         found: KnownQuery | None = self._entries.get((query, operation_name))

@@ -31,8 +31,11 @@ def _selected(resource: Resource, fields: tuple[str, ...] | None) -> tuple[str, 
     return fields if fields is not None else tuple(f.gql for f in resource.fields)
 
 
-def selection(resource: Resource, fields: tuple[str, ...] | None) -> str:
-    return " ".join(_selected(resource, fields))
+def selection(resource: Resource, fields: tuple[str, ...] | None, aliased: bool = False) -> str:
+    names = _selected(resource, fields)
+    if aliased:  # each field under its REST name
+        return " ".join(f"{resource.by_gql[name].rest}: {name}" for name in names)
+    return " ".join(names)
 
 
 @lru_cache(maxsize=1024)
@@ -44,11 +47,15 @@ def rest_names(resource_key: str, fields: tuple[str, ...] | None) -> tuple[str, 
 
 
 @lru_cache(maxsize=1024)
-def document(resource_key: str, operation: Operation, fields: tuple[str, ...] | None) -> str:
-    """The document for one shape; its root field is aliased ``r``."""
+def document(
+    resource_key: str, operation: Operation, fields: tuple[str, ...] | None, aliased: bool = False
+) -> str:
+    """The document for one shape; its root field is aliased ``r``. ``aliased``: each item
+    field is aliased to its REST name, so the items come out in their REST form (a read's
+    document run as the module's own, `routes.Call.read`)."""
     resource = get(resource_key)
     t = resource.type_name
-    items = selection(resource, fields)
+    items = selection(resource, fields, aliased)
     plural = _cap(resource.plural)
     if operation is Operation.ONE:
         return f"query($code: String!) {{ r: {resource.single}(code: $code) {{ {items} }} }}"

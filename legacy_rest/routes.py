@@ -113,13 +113,46 @@ class Call:
         )
 
     async def run(self, operation: Operation, variables: dict[str, Any]) -> Any:
+        """The root field of ``operation``'s document, run on the app's schema."""
+        context = await self.context()
+        return await self._execute(context, operation, variables)
+
+    async def read(self, operation: Operation, variables: dict[str, Any]) -> Any:
+        """The root field of a read (ONE or LIST), its items already in their REST form.
+
+        The read's document with every item field aliased to its REST name runs as the
+        module's own query (`KnownQueries.own`): the rows are shaped straight into their
+        REST form, with no second pass renaming every item (about a tenth of the CPU of
+        a wide page). Only a success takes that path; anything else runs the plain
+        document through the whole pipeline, as `run` does, which reports the error."""
+        context = await self.context()
+        schema = self.state.schema
+        known = schema.known
+        if known is not None:
+            query = document(self.resource.key, operation, self.params.fields, aliased=True)
+            own = known.own(query, schema)
+            if own is not None:
+                result = await known.run(own, schema, variables, context, None)
+                if result is not None:
+                    return result.data["r"]
+        found = await self._execute(context, operation, variables)
+        if found is None:
+            return None
+        if operation is Operation.ONE:
+            return self.items([found])[0]
+        return {**found, "items": self.items(found["items"])}
+
+    async def context(self) -> Any:
         request = self.request
-        state = self.state
-        context = await request_context(
-            state, request.request_id, request.header(b"authorization"), self.params.token
+        return await request_context(
+            self.state, request.request_id, request.header(b"authorization"), self.params.token
         )
+
+    async def _execute(self, context: Any, operation: Operation, variables: dict[str, Any]) -> Any:
         query = document(self.resource.key, operation, self.params.fields)
-        result = await state.schema.execute(query, variable_values=variables, context_value=context)
+        result = await self.state.schema.execute(
+            query, variable_values=variables, context_value=context
+        )
         if result.errors:
             raise from_graphql(self.resource, result.errors, context.request_id)
         return result.data["r"]
@@ -147,19 +180,19 @@ class Call:
 def _handlers(resource: Resource) -> dict[tuple[str, str], Handler]:
     async def get_one(request: RestRequest) -> Response:
         call = Call(resource, request, ONE)
-        found = await call.run(Operation.ONE, {"code": call.code()})
+        found = await call.read(Operation.ONE, {"code": call.code()})
         if found is None:
             code = request.path_params["Code"]
             message = f"no {resource.type_name} with code {code!r}"
             raise RestError(404, "NOT_FOUND", message, [Detail(message, "Code")])
-        return RestJSON({"data": call.items([found])[0]})
+        return RestJSON({"data": found})
 
     async def get_many(request: RestRequest) -> Response:
         call = Call(resource, request, LIST)
-        page = await call.run(Operation.LIST, call.params.list_variables())
+        page = await call.read(Operation.LIST, call.params.list_variables())
         return RestJSON(
             {
-                "data": call.items(page["items"]),
+                "data": page["items"],
                 "total": page["totalCount"],
                 "offset": page["offset"],
                 "limit": page["limit"],
