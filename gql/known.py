@@ -77,8 +77,7 @@ class KnownQueries:
         runs through `run` from its first request; the caller-facing limits (depth,
         aliases, tokens) are not applied to it, and it is not entered among the known
         queries, so a caller sending the same text still meets them."""
-        found = self._own.get(query, _UNSEEN)
-        if found is _UNSEEN:
+        if query not in self._own:
             document = parse(query)
             operation = get_operation_ast(document)
             found = None
@@ -86,7 +85,7 @@ class KnownQueries:
                 if not validate(schema._schema, document):
                     found = KnownQuery(document, operation, None, cost_uses_variables(document))
             self._own[query] = found
-        return found  # type: ignore[return-value]
+        return self._own[query]
 
     def get(self, query: str, operation_name: str | None) -> KnownQuery | None:
         found: KnownQuery | None = self._entries.get((query, operation_name))

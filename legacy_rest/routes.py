@@ -55,7 +55,7 @@ class RestRequest:
         self.path_params: dict[str, str] = scope.get("path_params") or {}
 
     @property
-    def state(self) -> Any:
+    def app_state(self) -> Any:
         """The app's state: its settings, schema and caches."""
         return self.scope["app"].state
 
@@ -107,7 +107,7 @@ class Call:
     def __init__(self, resource: Resource, request: RestRequest, accepts: Accepts) -> None:
         self.resource = resource
         self.request = request
-        self.state = state = request.state
+        self.state = state = request.app_state
         self.params: Parsed = state.rest_params.parse(
             resource, request.scope["query_string"], request.query_items, state.settings, accepts
         )
