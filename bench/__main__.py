@@ -162,6 +162,9 @@ class Bench:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(self.secret_key + "\n")
+        procs.require_free(self.port, "the module")
+        if self.use_pgl:
+            procs.require_free(self.pgl_port, "PostGraphile")
         t = time.monotonic()
         log(f"== PostgreSQL (throwaway, {self.workdir / 'pg'}, port {self.pg_port})")
         self.url = procs.postgres_start(self.workdir, self.pg_port)

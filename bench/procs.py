@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -104,6 +105,21 @@ class Server:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=5)
+
+
+def require_free(port: int, what: str) -> None:
+    """Refuse to run when something already listens on ``port``: a server left over from an
+    interrupted run would answer in place of the one started here, and its numbers would be
+    charged to the wrong code (with none of its processes sampled)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise RuntimeError(
+                f"port {port} (for {what}) is taken ({exc.strerror}); stop what listens there "
+                f"(`ss -ltnp 'sport = :{port}'`) or choose another port"
+            ) from None
 
 
 def start(name: str, argv: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> Server:
