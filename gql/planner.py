@@ -113,7 +113,8 @@ class Root(NamedTuple):
 
 
 class _Arguments(NamedTuple):
-    """A root field's arguments, converted per request as Strawberry converts them."""
+    """A planned field's arguments (a root's, a relation page's), converted as Strawberry
+    converts them."""
 
     field_def: Any
     node: Any
@@ -132,8 +133,8 @@ class _Arguments(NamedTuple):
         )
         return cls(field_def, node, field, schema, plain)
 
-    def convert(self, variables: VariableValues) -> dict[str, Any]:
-        raw = get_argument_values(self.field_def, self.node, variables, None, True)
+    def convert(self, variables: VariableValues, fragment_variables: Any = None) -> dict[str, Any]:
+        raw = get_argument_values(self.field_def, self.node, variables, fragment_variables, True)
         if self.plain:
             return raw
         schema = self.schema
@@ -391,7 +392,7 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             if relation is None or not is_object_type(field_type):
                 return None
             if relation.many:
-                many = self._page_plan(field_type, group, relation, field_def, type_, info)
+                many = self._page_plan(field_type, group, relation, field_def, info)
                 if many is None:
                     return None
                 steps.append(many._replace(key=key, required=required))
@@ -414,7 +415,6 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         group: Any,
         relation: Any,
         field_def: Any,
-        parent_type: GraphQLObjectType,
         info: GraphQLResolveInfo,
     ) -> Step | None:
         planned = self._page_fields(page_type, group, info)
@@ -422,25 +422,9 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             return None
         fields, columns = planned
         node = group[0]
-        raw = get_argument_values(
-            field_def,
-            node.node,
-            self.variable_values,
-            node.fragment_variable_values,
-            self.hide_suggestions,
-        )
-        strawberry_field = field_def.extensions["strawberry-definition"]
         strawberry_schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
-        raw_info = self.build_resolve_info(
-            field_def, [d.node for d in group], parent_type, info.path
-        )
-        kw = convert_arguments(
-            raw,
-            strawberry_field.arguments,
-            scalar_registry=strawberry_schema.schema_converter.scalar_registry,
-            config=strawberry_schema.config,
-            info=strawberry_schema.config.info_class(_raw_info=raw_info, _field=strawberry_field),
-        )
+        arguments = _Arguments.of(field_def, node.node, strawberry_schema)
+        kw = arguments.convert(self.variable_values, node.fragment_variable_values)
         page = factory.relation_plan(
             self.context_value,
             relation,
