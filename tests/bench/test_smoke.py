@@ -34,6 +34,10 @@ def test_tiny_bench_prints_the_table_with_no_wrong_answer() -> None:
     assert "| workload | system | c | throughput |" in out, result.stderr[-3000:]
     for workload in ("W1", "W2", "W3", "W4", "W5", "W7"):
         assert f"| {workload} | module GraphQL |" in out, out
+    for pair in ("list sparse", "list all", "one sparse", "one all"):  # measured in pairs
+        assert f"| W6 {pair} (REST) | module REST |" in out, out
+        assert f"| W6 {pair} (GraphQL twin) | module GraphQL |" in out, out
+    assert "its GraphQL twin; 3 slices alternating with its pair" in out, out
     assert "wrong answers: 0" in out, out
     assert "**WRONG**" not in out, out
     assert result.returncode == 0, result.stderr[-3000:]
