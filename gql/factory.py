@@ -448,23 +448,34 @@ def mutation_errors(problems: Iterable[Problem]) -> list[common.MutationError]:
 
 
 def one_loader(
-    ctx: Context, target: Resource, key: str, columns: frozenset[str] | None = None
+    ctx: Context,
+    target: Resource,
+    key: str,
+    columns: frozenset[str] | None = None,
+    joins: tuple[_crud.Joined, ...] = (),
 ) -> Any:
-    """Rows of ``target`` by ``key``; only ``columns`` (plus keys) when given, else all."""
+    """Rows of ``target`` by ``key``; only ``columns`` (plus keys) when given, else all;
+    with the to-one relations of ``joins`` read in the same statement."""
 
     async def load(keys: list[Any]) -> list[Any]:
         async with ctx.reads() as session:
-            rows = await _crud.fetch_by_keys(session, target, key, keys, columns)
+            rows = await _crud.fetch_by_keys(session, target, key, keys, columns, joins)
         return [rows.get(k) for k in keys]
 
-    return ctx.loader(("one", target.key, key, columns), load)
+    return ctx.loader(("one", target.key, key, columns, joins), load)
 
 
-def code_loader(ctx: Context, resource: Resource, fields: tuple[Picked, ...]) -> Any:
+def code_loader(
+    ctx: Context,
+    resource: Resource,
+    fields: tuple[Picked, ...],
+    joins: tuple[_crud.Joined, ...] = (),
+) -> Any:
     """The loader a root ``{single}(code)`` field reads its row through, for a caller
-    allowed to read: the columns ``fields`` select."""
+    allowed to read: the columns ``fields`` select (and the relations ``joins`` reads with
+    them, for gql.planner)."""
     ctx.caller.require(Scope.READ, "reading")
-    return one_loader(ctx, resource, "code", _columns(resource, fields))
+    return one_loader(ctx, resource, "code", _columns(resource, fields), joins)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -763,9 +774,15 @@ def build(
     async def many(info: strawberry.Info[Context], **kw: Any) -> Any:
         return await read_page(info.context, kw, picked(info))
 
-    async def read_page(ctx: Context, kw: dict[str, Any], fields: tuple[Picked, ...]) -> Any:
+    async def read_page(
+        ctx: Context,
+        kw: dict[str, Any],
+        fields: tuple[Picked, ...],
+        joins: tuple[_crud.Joined, ...] = (),
+    ) -> Any:
         """The page a root ``{plural}`` field answers, for its converted arguments and the
-        fields it selects (also run by gql.planner for planned roots)."""
+        fields it selects (also run by gql.planner for planned roots, which may have the
+        items' to-one relations read in the same statement: ``joins``)."""
         ctx.caller.require(Scope.READ, "reading")
         offset, limit = _page_args(ctx, kw["offset"], kw["limit"])
         spec = query_spec(
@@ -775,7 +792,8 @@ def build(
         if _is_selected(fields, "items") and limit:
             columns = selected_columns(resource, _child(fields, "items"))
             async with ctx.reads() as session:
-                rows = list(await _crud.fetch_page(session, resource, spec, ctx.limits, columns))
+                found = await _crud.fetch_page(session, resource, spec, ctx.limits, columns, joins)
+                rows = list(found)
         else:
             q.prepare_where(resource, spec, ctx.limits)  # validate anyway
 

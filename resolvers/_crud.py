@@ -25,7 +25,7 @@ from models._crypto import mask
 from resolvers import _query as q
 from resolvers import text
 from resolvers._direct import DirectReads, row_class
-from resolvers._resource import Resource, get
+from resolvers._resource import Relation, Resource, get
 from resolvers.caller import Caller
 from resolvers.errors import BadInput, Conflict, NotFound, Problem
 
@@ -53,6 +53,44 @@ def _columns(resource: Resource, names: Iterable[str] | None) -> list[sa.Column[
     wanted = {"id", "code", *names}
     wanted.update(r.local for r in resource.relations)
     return [c for c in resource.table.columns if c.key in wanted]
+
+
+@dataclass(frozen=True)
+class Joined:
+    """A to-one relation read in the statement of the rows that hold it: the ``columns``
+    of its target (and the key it is joined on) by a LEFT JOIN on that unique key, each
+    selected as ``{relation}__{column}`` (`joined_label`). A row whose relation is null,
+    or names a row that does not exist, has null in all of them."""
+
+    relation: Relation
+    columns: frozenset[str]
+
+
+def joined_label(relation: str, column: str) -> str:
+    return f"{relation}__{column}"
+
+
+def _select(
+    resource: Resource, names: Iterable[str] | None, joins: tuple[Joined, ...] = ()
+) -> sa.Select[Any]:
+    """A SELECT of ``resource``'s columns (`_columns`), with the to-one relations of
+    ``joins`` read in the same statement. Each target is joined under an alias of its own,
+    so a filter's subquery on the same table still reads the table itself."""
+    stmt = sa.select(*_columns(resource, names))
+    if not joins:
+        return stmt
+    table = resource.table
+    source: sa.FromClause = table
+    labelled: list[Any] = []
+    for join in joins:
+        relation = join.relation
+        target = get(relation.target).table.alias(f"j_{relation.name}")
+        source = source.outerjoin(target, target.c[relation.remote] == table.c[relation.local])
+        wanted = {relation.remote, *join.columns}
+        labelled += [
+            c.label(joined_label(relation.name, c.key)) for c in target.columns if c.key in wanted
+        ]
+    return stmt.add_columns(*labelled).select_from(source)
 
 
 # ---------------------------------------------------------------- reads
@@ -104,23 +142,28 @@ async def fetch_page(
     spec: q.QuerySpec,
     limits: q.Limits,
     columns: Iterable[str] | None = None,
+    joins: tuple[Joined, ...] = (),
 ) -> Sequence[Row[Any]]:
     where = q.prepare_where(resource, spec, limits)
     order = tuple(q.effective_order(spec.order))
     wanted = None if columns is None else frozenset(columns)
-    stmt = _page(resource, where.shape, order, wanted)
+    stmt = _page(resource, where.shape, order, wanted, joins)
     values = {**where.values, "offset": spec.offset, "limit": spec.limit}
     return await read(session, stmt, values, reused=True)
 
 
 @functools.lru_cache(maxsize=512)
 def _page(
-    resource: Resource, shape: q.Shape, order: tuple[q.Order, ...], columns: frozenset[str] | None
+    resource: Resource,
+    shape: q.Shape,
+    order: tuple[q.Order, ...],
+    columns: frozenset[str] | None,
+    joins: tuple[Joined, ...] = (),
 ) -> sa.Select[Any]:
-    """The statement of `fetch_page`, built once per shape of filter, order and columns;
-    the filter's values, the offset and the limit are its parameters."""
+    """The statement of `fetch_page`, built once per shape of filter, order, columns and
+    joined relations; the filter's values, the offset and the limit are its parameters."""
     table = resource.table
-    stmt = sa.select(*_columns(resource, columns))
+    stmt = _select(resource, columns, joins)
     where = q.where_of(resource, table, shape)
     if where is not None:
         stmt = stmt.where(where)
@@ -222,12 +265,14 @@ async def fetch_by_keys(
     key: str,
     values: Sequence[Any],
     columns: Iterable[str] | None = None,
+    joins: tuple[Joined, ...] = (),
 ) -> dict[Any, Row[Any]]:
-    """Rows whose ``key`` column is in ``values`` (one statement), keyed by that column."""
+    """Rows whose ``key`` column is in ``values`` (one statement), keyed by that column;
+    the to-one relations of ``joins`` read with them."""
     if not values:
         return {}
     wanted = None if columns is None else frozenset({*columns, key})
-    stmt = _by_keys(resource.key, key, wanted, _on_postgres(session))
+    stmt = _by_keys(resource.key, key, wanted, _on_postgres(session), joins)
     rows = await read(session, stmt, {"keys": list(set(values))}, reused=True)
     return {getattr(row, key): row for row in rows}
 
@@ -262,12 +307,16 @@ def _array_element(type_: Any) -> Any:
 
 @functools.lru_cache(maxsize=512)
 def _by_keys(
-    resource_key: str, key: str, columns: frozenset[str] | None, postgres: bool
+    resource_key: str,
+    key: str,
+    columns: frozenset[str] | None,
+    postgres: bool,
+    joins: tuple[Joined, ...] = (),
 ) -> sa.Select[Any]:
     """The statement of `fetch_by_keys`, built once per shape: its cache key and column
     set are then computed once, not on every request."""
     resource = get(resource_key)
-    return sa.select(*_columns(resource, columns)).where(_in_keys(resource.table.c[key], postgres))
+    return _select(resource, columns, joins).where(_in_keys(resource.table.c[key], postgres))
 
 
 async def fetch_children(

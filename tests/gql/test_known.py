@@ -333,9 +333,9 @@ async def test_row_plans_are_made_once_per_document(
     made: list[str] = []
     row_plan = planner.PlannedExecution._row_plan
 
-    def counting(self: Any, type_: Any, details: Any, info: Any) -> Any:
+    def counting(self: Any, type_: Any, details: Any, info: Any, joinable: bool = False) -> Any:
         made.append(type_.name)
-        return row_plan(self, type_, details, info)
+        return row_plan(self, type_, details, info, joinable)
 
     monkeypatch.setattr(planner.PlannedExecution, "_row_plan", counting)
     token = api.tokens["read"]

@@ -88,6 +88,29 @@ OAS = """
 }
 """
 
+# To-one relations of a root's rows, read in the rows' own statement (JOINED): aliases of one
+# relation with different columns, a secret, a row with no OA, a filter and an order through
+# the same relation's table, a root row by code beside the page.
+JOINED = """
+{
+  followers(
+    limit: 50
+    filter: {zaloOa: {name: {contains: "OA"}}, isDeleted: {eq: 0}}
+    orderBy: [{zaloOa: {name: DESC}}, {id: ASC}]
+  ) {
+    items {
+      code
+      a: zaloOa { name }
+      b: zaloOa { __typename code isEnabled appSecret oaSecretKey }
+      zaloOa { code }
+    }
+  }
+  unfiltered: followers(limit: 50, orderBy: [{id: ASC}]) { items { code zaloOa { name } } }
+  follower(code: "F01") { code zaloOa { name code } }
+  none: follower(code: "F02") { code zaloOa { name } }
+}
+"""
+
 OUT_OF_BOUNDS = """
 { followers(limit: 2) { items { code messages(limit: 100000) { items { code } } } } }
 """
@@ -187,8 +210,19 @@ def shaped(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
         (ONE, {"code": "nobody"}),
         (CONNECTION, {"after": None}),
         (OAS, None),
+        (JOINED, None),
     ],
-    ids=["row-skip", "row-include", "nested", "one", "one-no-oa", "one-missing", "keyset", "oas"],
+    ids=[
+        "row-skip",
+        "row-include",
+        "nested",
+        "one",
+        "one-no-oa",
+        "one-missing",
+        "keyset",
+        "oas",
+        "joined",
+    ],
 )
 async def test_planned_answers_equal_graphql_cores(
     api: Api,
@@ -205,7 +239,7 @@ async def test_planned_answers_equal_graphql_cores(
     # The plan ran, relations included (no row: nothing to shape).
     missing = variables is not None and variables.get("code") == "nobody"
     assert bool(shaped) is not missing, shaped
-    if query in (NESTED, ONE, OAS, CONNECTION) and not missing:
+    if query in (NESTED, ONE, OAS, CONNECTION, JOINED) and not missing:
         assert any(related for _, related in shaped), shaped
 
 

@@ -1,4 +1,5 @@
-"""One SQL statement per relation level, whatever the page size."""
+"""One SQL statement per relation level, whatever the page size; a root's to-one relations
+read in the statement of its rows."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ query($limit: Int!) {
 
 @pytest.mark.parametrize("followers", [5, 50])
 async def test_nested_page_costs_one_statement_per_level(api: Api, followers: int) -> None:
+    """The page and its OAs in one statement (a join), the messages in one more; the
+    messages' own to-one relation, under a relation page, one statement of its own."""
     db = api.backend.database
     for code in ("OA1", "OA2", "OA3"):
         await oa(db, code)
@@ -58,7 +61,15 @@ async def test_nested_page_costs_one_statement_per_level(api: Api, followers: in
     assert items[0]["messages"]["totalCount"] == 8
     assert [m["text"] for m in items[0]["messages"]["items"]] == ["m7", "m6", "m5", "m4", "m3"]
     assert items[1]["zaloOa"]["name"] == "Shop OA2"
+    assert len(seen) == 2, seen
+    assert "JOIN official_accounts" in seen[0] and "official_accounts" not in seen[1], seen
+    deeper = NESTED.replace("items { code text }", "items { code text zaloOa { name } }")
+    with api.statements.counting() as seen:
+        result = await api.data(deeper, {"limit": 50})
+    first = result["followers"]["items"][0]
+    assert first["messages"]["items"][0]["zaloOa"] == {"name": "Shop OA1"}
     assert len(seen) == 3, seen
+    assert "JOIN" not in seen[2] and "official_accounts" in seen[2], seen
 
 
 async def test_page_reads_only_selected_columns(api: Api) -> None:
