@@ -779,10 +779,12 @@ def build(
         kw: dict[str, Any],
         fields: tuple[Picked, ...],
         joins: tuple[_crud.Joined, ...] = (),
+        nested: _crud.Nested | None = None,
     ) -> Any:
         """The page a root ``{plural}`` field answers, for its converted arguments and the
         fields it selects (also run by gql.planner for planned roots, which may have the
-        items' to-one relations read in the same statement: ``joins``)."""
+        items' to-one relations, and one to-many relation, read in the same statement:
+        ``joins``, ``nested``)."""
         ctx.caller.require(Scope.READ, "reading")
         offset, limit = _page_args(ctx, kw["offset"], kw["limit"])
         spec = query_spec(
@@ -792,7 +794,9 @@ def build(
         if _is_selected(fields, "items") and limit:
             columns = selected_columns(resource, _child(fields, "items"))
             async with ctx.reads() as session:
-                found = await _crud.fetch_page(session, resource, spec, ctx.limits, columns, joins)
+                found = await _crud.fetch_page(
+                    session, resource, spec, ctx.limits, columns, joins, nested
+                )
                 rows = list(found)
         else:
             q.prepare_where(resource, spec, ctx.limits)  # validate anyway

@@ -65,7 +65,9 @@ from resolvers import _crud
 from resolvers._resource import get
 from resolvers.errors import BadInput
 
-COLUMN, MASKED, TYPENAME, ONE, MANY, JOINED = range(6)
+COLUMN, MASKED, TYPENAME, ONE, MANY, JOINED, NESTED = range(7)
+# How much of a row type's relations its rows' read can take in (`PlannedExecution._row_plan`)
+SEPARATE, JOIN, NEST = range(3)
 ITEMS, OFFSET, LIMIT, TOTAL = range(4)
 _PAGE_FIELDS = {"items": ITEMS, "offset": OFFSET, "limit": LIMIT, "totalCount": TOTAL}
 
@@ -77,13 +79,13 @@ class Unplanned(Exception):
 class Step(NamedTuple):
     kind: int
     key: str  # response key (the alias, or the field name)
-    # column read (COLUMN, MASKED), the local key of ONE/MANY, the joined key of JOINED; the
-    # type name of TYPENAME
+    # column read (COLUMN, MASKED), the local key of ONE/MANY, the joined key of JOINED, the
+    # child's id of NESTED; the type name of TYPENAME
     attr: str
     coerce: Any = None  # the leaf type's coerce_output_value
     required: bool = False  # non-null field
-    sub: Any = None  # ONE, JOINED: RowPlan; MANY: PagePlan
-    # ONE: context -> DataLoader; MANY: factory.RelationPlan; JOINED: _crud.Joined
+    sub: Any = None  # ONE, JOINED: RowPlan; MANY, NESTED: PagePlan
+    # ONE: context -> DataLoader; MANY, NESTED: factory.RelationPlan; JOINED: _crud.Joined
     load: Any = None
     # COLUMN: values of exactly this type are their own output (for int, within 32 bits)
     plain: type | None = None
@@ -101,6 +103,7 @@ class RowPlan(NamedTuple):
     columns: frozenset[str]
     build: Any  # (rows, relation values) -> response dicts (`_builder`)
     joins: tuple[_crud.Joined, ...] = ()  # to-one relations the rows' read must join
+    nested: _crud.Nested | None = None  # the to-many relation it must read with them
 
 
 class Root(NamedTuple):
@@ -116,6 +119,7 @@ class Root(NamedTuple):
     read: Any = None  # a page: factory.ROOT_PAGES' read
     arguments: Any = None  # how its arguments are converted (`_Arguments`)
     joins: tuple[_crud.Joined, ...] = ()  # to-one relations read with its rows
+    nested: _crud.Nested | None = None  # a page: the to-many relation read with its rows
 
 
 class _Arguments(NamedTuple):
@@ -167,7 +171,7 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.plans: dict[tuple[str, int, bool], tuple[Any, RowPlan | None]] = {}
+        self.plans: dict[tuple[str, int, int], tuple[Any, RowPlan | None]] = {}
         self.planning = self.operation.operation in (OperationType.QUERY, OperationType.MUTATION)
         self.shaper = Shaper(self.context_value)
 
@@ -289,6 +293,8 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         selections are planned (and ``__typename``); else None. Roots that depend on the
         document alone are kept for its next executions (`planned_roots`)."""
         operation = self.operation
+        # A schema serves one database (zalo_oa.app.create_app), so what a plan reads with a
+        # root's rows, which depends on the database's dialect, needs no place in the key.
         memo_key = _ROOTS.key((operation,), id(self.schema))
         shared = _ROOTS.get(memo_key)
         if shared is not None:
@@ -318,13 +324,17 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             nodes = [node]
             info = self.build_resolve_info(field_def, nodes, root_type, Path(None, key, None))
             plan: RowPlan | PagePlan | None
+            nested = None
             if read is not None:
-                planned = self._page_fields(type_, details, info, joinable=True)
+                postgres = self.context_value.database.engine.dialect.name == "postgresql"
+                level = NEST if postgres else JOIN
+                planned = self._page_fields(type_, details, info, level)
                 plan = None if planned is None else PagePlan(type_.name, planned[0])
                 items = [] if plan is None else [sub for _, _, sub in plan.fields if sub]
                 joins = _merged([j for sub in items for j in sub.joins])
+                nested = next((sub.nested for sub in items if sub.nested), None)
             else:
-                plan = self._plan_for(type_, details, info, joinable=True)
+                plan = self._plan_for(type_, details, info, JOIN)
                 joins = () if plan is None else plan.joins
             if plan is None:
                 return None
@@ -332,16 +342,18 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             strawberry_schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
             arguments = _Arguments.of(field_def, node, strawberry_schema)
             fields = factory.picked_nodes(nodes, self.fragment_definitions)
-            roots.append(Root(key, "", resource, fields, plan, required, read, arguments, joins))
+            roots.append(
+                Root(key, "", resource, fields, plan, required, read, arguments, joins, nested)
+            )
         if shareable:
             _ROOTS.put(memo_key, (operation,), tuple(roots))
         return roots
 
     def _plan_for(
-        self, type_: Any, details: Any, info: GraphQLResolveInfo, joinable: bool = False
+        self, type_: Any, details: Any, info: GraphQLResolveInfo, joinable: int = SEPARATE
     ) -> RowPlan | None:
-        """The plan of ``type_``'s selection ``details``; ``joinable`` when the rows' read
-        can join their to-one relations in (a root's read, see `_row_plan`)."""
+        """The plan of ``type_``'s selection ``details``; ``joinable``: what of its
+        relations the rows' read can take in (see `_row_plan`)."""
         if not self.planning or not is_object_type(type_) or type_.name not in factory.ROW_TYPES:
             return None
         key = (type_.name, id(details), joinable)
@@ -371,14 +383,17 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         type_: GraphQLObjectType,
         details: Any,
         info: GraphQLResolveInfo,
-        joinable: bool = False,
+        joinable: int = SEPARATE,
     ) -> RowPlan | None:
         """The plan of a row type's selection, or None when any of it is not planned.
 
-        A to-one relation is a level of its own, loaded by key for all the rows at once
-        (ONE); when the rows are a root's (``joinable``) and the relation's selection is
-        columns only, its columns are read in the rows' own statement instead, by a join
-        on the target's unique key (JOINED): one statement and one round trip fewer."""
+        A relation is a level of its own, loaded through a loader for all the rows at once
+        (ONE, MANY: a statement each). The rows of a root are read by the root's own
+        statement, which can take relations in (``joinable``): a to-one relation whose
+        selection is columns only, by a join on the target's unique key (JOIN: JOINED), and
+        for a root page on PostgreSQL also the first to-many relation whose items are
+        columns only and whose total is not asked for, as a LATERAL page per row (NEST:
+        NESTED). Each is a statement, and a round trip, fewer."""
         row = factory.ROW_TYPES.get(type_.name)
         if row is None:
             return None
@@ -418,7 +433,11 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
                 many = self._page_plan(field_type, group, relation, field_def, info)
                 if many is None:
                     return None
-                steps.append(many._replace(key=key, required=required))
+                many = many._replace(key=key, required=required)
+                if joinable == NEST and _nestable(many):
+                    many = _nested_step(many, relation)
+                    joinable = JOIN  # one to-many a statement: more would multiply the rows
+                steps.append(many)
                 continue
             if node.arguments:
                 return None
@@ -426,7 +445,7 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             if sub is None:
                 return None
             target = get(relation.target)
-            if joinable and not sub.related and target.table.c[relation.remote].unique:
+            if joinable >= JOIN and not sub.related and target.table.c[relation.remote].unique:
                 steps.append(_joined_step(key, required, relation, sub))
                 continue
             loader = partial(
@@ -465,10 +484,11 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
         page_type: GraphQLObjectType,
         group: Any,
         info: GraphQLResolveInfo,
-        joinable: bool = False,
+        joinable: int = SEPARATE,
     ) -> tuple[tuple[tuple[int, str, RowPlan | None], ...], frozenset[str]] | None:
         """The planned fields of a page type's selection, and the columns its items read
-        (``joinable``: as `_row_plan`)."""
+        (``joinable``: as `_row_plan`; a page whose items are selected under more than one
+        key nests no relation)."""
         if factory.PAGE_TYPES.get(page_type.name) is None:
             return None
         grouped, defers, _ = self.collect_subfields(page_type, group)
@@ -476,6 +496,9 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             return None
         fields: list[tuple[int, str, RowPlan | None]] = []
         columns: set[str] = set()
+        names = [g[0].node.name.value for g in grouped.values()]
+        if names.count("items") > 1:
+            joinable = min(joinable, JOIN)
         for key, sub_group in grouped.items():
             name = sub_group[0].node.name.value
             if name == "__typename":
@@ -505,11 +528,22 @@ class Shaper:
     def __init__(self, context: Any) -> None:
         self.context = context
 
-    async def shape(self, plan: RowPlan, rows: list[Any]) -> list[dict[str, Any]]:
+    async def shape(
+        self, plan: RowPlan, rows: list[Any], groups: list[list[Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        """The response dicts of ``rows``, their relations shaped a level at a time; a
+        nested page's rows come with ``groups``, each row's rows of its nested relation."""
         values: dict[str, list[Any]] = {}
         for step in plan.related:
             if step.kind == MANY:
                 values[step.key] = await self.pages(step, [getattr(r, step.attr) for r in rows])
+                continue
+            if step.kind == NESTED:
+                if groups is None:
+                    raise Unplanned
+                label, spec = step.attr, step.load.spec
+                pages = [([r for r in g if getattr(r, label) is not None], 0) for g in groups]
+                values[step.key] = await self._page_dicts(step.sub, pages, spec.offset, spec.limit)
                 continue
             children: list[Any]
             if step.kind == JOINED:  # the row itself holds the relation's columns
@@ -526,15 +560,23 @@ class Shaper:
             values[step.key] = [None if c is None else next(shaped) for c in children]
         return _build(plan, rows, values)
 
-    async def rows(self, plan: RowPlan, rows: list[Any]) -> list[dict[str, Any]]:
-        return await self.shape(plan, rows) if plan.related else _build(plan, rows, {})
+    async def rows(
+        self, plan: RowPlan, rows: list[Any], groups: list[list[Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        return await self.shape(plan, rows, groups) if plan.related else _build(plan, rows, {})
 
     async def pages(self, step: Step, keys: list[Any]) -> list[dict[str, Any]]:
         page = step.load.page(self.context)
         found = await load_level(page.loader, keys)
         pages = [found[k] for k in keys]
+        return await self._page_dicts(step.sub, pages, page.offset, page.limit)
+
+    async def _page_dicts(
+        self, plan: PagePlan, pages: list[tuple[list[Any], int]], offset: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """A relation page's dict for each parent, from its (rows, total): the rows of all
+        the parents shaped as one level."""
         flat = [row for rows, _ in pages for row in rows]
-        plan: PagePlan = step.sub
         items: dict[str, list[dict[str, Any]]] = {}
         for kind, key, sub in plan.fields:
             if kind == ITEMS and sub is not None:
@@ -544,7 +586,7 @@ class Shaper:
         for rows, total in pages:
             end = start + len(rows)
             mine = {key: shaped[start:end] for key, shaped in items.items()}
-            out.append(_page_dict(plan, mine, page.offset, page.limit, total))
+            out.append(_page_dict(plan, mine, offset, limit, total))
             start = end
         return out
 
@@ -567,8 +609,8 @@ class Shaper:
         data: dict[str, Any] = {}
         for root, loader, kw in reads:
             if root.read is not None:
-                page = await root.read(context, kw, root.fields, root.joins)
-                data[root.key] = await self.page(root.plan, page)
+                page = await root.read(context, kw, root.fields, root.joins, root.nested)
+                data[root.key] = await self.page(root.plan, page, root.nested is not None)
             elif loader is None:
                 data[root.key] = root.type_name
             else:
@@ -581,10 +623,12 @@ class Shaper:
                     data[root.key] = (await self.rows(root.plan, [row]))[0]
         return data
 
-    async def page(self, plan: PagePlan, page: Any) -> dict[str, Any]:
-        """A root page (items, offset, limit, and its total when selected)."""
+    async def page(self, plan: PagePlan, page: Any, nested: bool = False) -> dict[str, Any]:
+        """A root page (items, offset, limit, and its total when selected); ``nested``:
+        its rows are those of a nested page (`_crud.Nested`)."""
+        rows, groups = _crud.nested_groups(page.items) if nested else (page.items, None)
         items = {
-            key: await self.rows(sub, page.items)
+            key: await self.rows(sub, rows, groups)
             for kind, key, sub in plan.fields
             if kind == ITEMS and sub is not None
         }
@@ -741,10 +785,54 @@ def _row_plan_of(steps: list[Step]) -> RowPlan:
     # plans made per request share the function of their shape.
     shape = tuple((s.kind, s.key, s.attr, s.coerce, s.required, s.plain) for s in steps)
     joins = _merged([s.load for s in steps if s.kind == JOINED])
-    return RowPlan(tuple(steps), related, columns, _builder(shape), joins)
+    nested = next((s.load.nested for s in steps if s.kind == NESTED), None)
+    return RowPlan(tuple(steps), related, columns, _builder(shape), joins, nested)
 
 
-_RELATED = (ONE, MANY, JOINED)
+_RELATED = (ONE, MANY, JOINED, NESTED)
+
+
+def _nestable(step: Step) -> bool:
+    """Whether a to-many relation's page can be read with its parents (`_nested_step`):
+    no total asked for, and items of columns only."""
+    plan: PagePlan = step.sub
+    return all(kind != TOTAL and (sub is None or not sub.related) for kind, _, sub in plan.fields)
+
+
+class _NestedLoad(NamedTuple):
+    """A NESTED step's relation: its page bounds, and how its parents' read takes it in."""
+
+    spec: Any  # the relation's query spec
+    nested: _crud.Nested
+
+
+def _nested_step(step: Step, relation: Any) -> Step:
+    """A to-many relation's page read with its parents' page (`_crud.Nested`): its items'
+    plans then read the children's columns from the parents' statement's rows, under their
+    nested labels; a row whose child id is null is a parent's without children."""
+    page: Any = step.load  # factory.RelationPlan
+    plan: PagePlan = step.sub
+    name = relation.name
+    fields = tuple(
+        (kind, key, None if sub is None else _relabelled(sub, name))
+        for kind, key, sub in plan.fields
+    )
+    nested = _crud.Nested(relation, _crud.ByRepr(page.spec), page.columns)
+    load = _NestedLoad(page.spec, nested)
+    label = _crud.joined_label(name, "id")
+    return step._replace(kind=NESTED, attr=label, sub=plan._replace(fields=fields), load=load)
+
+
+def _relabelled(plan: RowPlan, relation: str) -> RowPlan:
+    """``plan`` (columns only) reading its columns under ``relation``'s labels."""
+    return _row_plan_of(
+        [
+            s._replace(attr=_crud.joined_label(relation, s.attr))
+            if s.kind in (COLUMN, MASKED)
+            else s
+            for s in plan.steps
+        ]
+    )
 
 
 def _joined_step(key: str, required: bool, relation: Any, sub: RowPlan) -> Step:
@@ -752,13 +840,8 @@ def _joined_step(key: str, required: bool, relation: Any, sub: RowPlan) -> Step:
     read with the rows that hold it: ``sub`` then reads them from the row itself, under
     their joined labels, and the row names no target when the joined key is null."""
     join = _crud.Joined(relation, sub.columns)
-    name = relation.name
-    remapped = [
-        s._replace(attr=_crud.joined_label(name, s.attr)) if s.kind in (COLUMN, MASKED) else s
-        for s in sub.steps
-    ]
-    label = _crud.joined_label(name, relation.remote)
-    return Step(JOINED, key, label, None, required, _row_plan_of(remapped), join)
+    label = _crud.joined_label(relation.name, relation.remote)
+    return Step(JOINED, key, label, None, required, _relabelled(sub, relation.name), join)
 
 
 def _merged(joins: Sequence[_crud.Joined]) -> tuple[_crud.Joined, ...]:

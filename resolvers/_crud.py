@@ -70,6 +70,39 @@ def joined_label(relation: str, column: str) -> str:
     return f"{relation}__{column}"
 
 
+@dataclass(frozen=True)
+class Nested:
+    """A to-many relation's page read in the statement of its parents' page, on
+    PostgreSQL: a LATERAL page of the target per parent row (the relation's filter, order,
+    offset and limit; no total), its columns selected as ``{relation}__{column}``. The
+    statement then has a row per child, or one with null child columns for a parent with
+    none, a parent's rows together and in the page's order; `nested_groups` splits them."""
+
+    relation: Relation
+    spec: ByRepr
+    columns: frozenset[str]
+
+
+ORDINAL = "_n"  # a nested page's parent row number, in the page's order
+
+
+def nested_groups(rows: Sequence[Any]) -> tuple[list[Any], list[list[Any]]]:
+    """The parent rows of a nested page's statement (the first of each parent's rows, which
+    holds its columns) and each one's rows."""
+    parents: list[Any] = []
+    groups: list[list[Any]] = []
+    last = None
+    for row in rows:
+        n = getattr(row, ORDINAL)
+        if n != last:
+            last = n
+            parents.append(row)
+            groups.append([row])
+        else:
+            groups[-1].append(row)
+    return parents, groups
+
+
 def _select(
     resource: Resource, names: Iterable[str] | None, joins: tuple[Joined, ...] = ()
 ) -> sa.Select[Any]:
@@ -143,11 +176,14 @@ async def fetch_page(
     limits: q.Limits,
     columns: Iterable[str] | None = None,
     joins: tuple[Joined, ...] = (),
+    nested: Nested | None = None,
 ) -> Sequence[Row[Any]]:
+    """A page of ``resource`` (its ``columns``), with the to-one relations of ``joins``;
+    with ``nested``, a row per child of the page's rows (see `Nested`)."""
     where = q.prepare_where(resource, spec, limits)
     order = tuple(q.effective_order(spec.order))
     wanted = None if columns is None else frozenset(columns)
-    stmt = _page(resource, where.shape, order, wanted, joins)
+    stmt = _page(resource, where.shape, order, wanted, joins, nested, limits)
     values = {**where.values, "offset": spec.offset, "limit": spec.limit}
     return await read(session, stmt, values, reused=True)
 
@@ -159,17 +195,43 @@ def _page(
     order: tuple[q.Order, ...],
     columns: frozenset[str] | None,
     joins: tuple[Joined, ...] = (),
+    nested: Nested | None = None,
+    limits: q.Limits | None = None,
 ) -> sa.Select[Any]:
     """The statement of `fetch_page`, built once per shape of filter, order, columns and
-    joined relations; the filter's values, the offset and the limit are its parameters."""
+    relations read with the rows; the filter's values, the offset and the limit are its
+    parameters (a nested page's own filter values are bound in it)."""
     table = resource.table
     stmt = _select(resource, columns, joins)
     where = q.where_of(resource, table, shape)
     if where is not None:
         stmt = stmt.where(where)
-    stmt = stmt.order_by(*q.order_clauses(resource, table, list(order)))
+    ordering = q.order_clauses(resource, table, list(order))
+    stmt = stmt.order_by(*ordering)
     offset = sa.bindparam("offset", type_=sa.Integer())
-    return stmt.offset(offset).limit(sa.bindparam("limit", type_=sa.Integer()))
+    stmt = stmt.offset(offset).limit(sa.bindparam("limit", type_=sa.Integer()))
+    if nested is None:
+        return stmt
+    # The page as a subquery, numbered in its order; each of its rows joined to its page of
+    # children.
+    number = sa.func.row_number().over(order_by=ordering).label(ORDINAL)
+    parent = stmt.add_columns(number).subquery("parent")
+    relation = nested.relation
+    target = get(relation.target)
+    children, child_order = _lateral_page(
+        target,
+        target.table.c[relation.remote],
+        parent.c[relation.local],
+        nested.spec.spec,
+        limits or q.Limits(),
+        nested.columns,
+        joined_label(relation.name, ""),
+    )
+    return (
+        sa.select(parent, children)
+        .select_from(parent.outerjoin(children, sa.true()))
+        .order_by(parent.c[ORDINAL], *child_order)
+    )
 
 
 async def count(session: Reads, resource: Resource, spec: q.QuerySpec, limits: q.Limits) -> int:
@@ -336,7 +398,7 @@ async def fetch_children(
     partition = table.c[key]
     wanted = None if columns is None else frozenset({*columns, key})
     stmt = _children(
-        resource.key, key, _ByRepr(spec), limits, wanted, with_total, _on_postgres(session)
+        resource.key, key, ByRepr(spec), limits, wanted, with_total, _on_postgres(session)
     )
     out: dict[Any, tuple[list[Row[Any]], int]] = {p: ([], 0) for p in parents}
     for row in await read(session, stmt, {"keys": list(set(parents))}, reused=True):
@@ -358,7 +420,7 @@ async def fetch_children(
     return out
 
 
-class _ByRepr:
+class ByRepr:
     """A query spec as a cache key: a `QuerySpec` is a mutable dataclass, and its repr is
     what identifies it (as in the relation loaders' keys)."""
 
@@ -372,14 +434,14 @@ class _ByRepr:
         return hash(self.key)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _ByRepr) and other.key == self.key
+        return isinstance(other, ByRepr) and other.key == self.key
 
 
 @functools.lru_cache(maxsize=256)
 def _children(
     resource_key: str,
     key: str,
-    by_repr: _ByRepr,
+    by_repr: ByRepr,
     limits: q.Limits,
     columns: frozenset[str] | None,
     with_total: bool,
@@ -425,34 +487,49 @@ def _children_lateral(
     0.48 → 0.32 ms a statement, docs/performance.md). The outer ORDER BY keeps each
     parent's rows together and in order; the order values not already selected ride along
     as ``_o0``, ``_o1``…"""
+    parents = (
+        sa.func.unnest(sa.bindparam("keys", type_=postgresql.ARRAY(element)))
+        .table_valued(sa.column("key", element), with_ordinality="n")
+        .render_derived(name="parents")
+    )
+    page, order = _lateral_page(resource, partition, parents.c.key, spec, limits, columns)
+    return sa.select(page).select_from(parents).join(page, sa.true()).order_by(parents.c.n, *order)
+
+
+def _lateral_page(
+    resource: Resource,
+    partition: sa.Column[Any],
+    parent_key: Any,
+    spec: q.QuerySpec,
+    limits: q.Limits,
+    columns: frozenset[str] | None,
+    prefix: str = "",
+) -> tuple[Any, list[Any]]:
+    """A LATERAL page of ``resource`` for the parent whose key is ``parent_key``, its
+    columns named ``prefix`` + column, and the ORDER BY that keeps its rows in order
+    outside it."""
     table = resource.table
     order = q.effective_order(spec.order)
     exprs = [q.order_expression(resource, table, o.path) for o in order]
     selected = _columns(resource, columns)
     names = {c.key for c in selected}
     carried = {
-        i: e.label(f"_o{i}")
+        i: e.label(f"{prefix}_o{i}")
         for i, e in enumerate(exprs)
         if not (isinstance(e, sa.Column) and e.table is table and e.key in names)
     }
-    parents = (
-        sa.func.unnest(sa.bindparam("keys", type_=postgresql.ARRAY(element)))
-        .table_valued(sa.column("key", element), with_ordinality="n")
-        .render_derived(name="parents")
-    )
-    inner = sa.select(*selected, *carried.values()).where(partition == parents.c.key)
+    labelled = [c.label(prefix + c.key) for c in selected] if prefix else selected
+    inner = sa.select(*labelled, *carried.values()).where(partition == parent_key)
     where = q.where_clause(resource, table, spec, limits)
     if where is not None:
         inner = inner.where(where)
     inner = inner.order_by(*q.sorted_by(exprs, order))
-    page = inner.limit(spec.limit).offset(spec.offset or None).lateral("page")
-    outer = [page.c[f"_o{i}"] if i in carried else page.c[exprs[i].key] for i in range(len(exprs))]
-    return (
-        sa.select(page)
-        .select_from(parents)
-        .join(page, sa.true())
-        .order_by(parents.c.n, *q.sorted_by(outer, order))
-    )
+    page = inner.limit(spec.limit).offset(spec.offset or None).lateral(f"{prefix}page")
+    outer = [
+        page.c[f"{prefix}_o{i}"] if i in carried else page.c[prefix + exprs[i].key]
+        for i in range(len(exprs))
+    ]
+    return page, q.sorted_by(outer, order)
 
 
 # ---------------------------------------------------------------- writes

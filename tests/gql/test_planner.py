@@ -111,6 +111,29 @@ JOINED = """
 }
 """
 
+# A to-many relation of a root page's rows read in the page's statement on PostgreSQL
+# (NESTED): its filter, order by a column not selected, offset; parents without children; a
+# second to-many relation (a level of its own) and a joined to-one beside it.
+NESTED_PAGE = """
+{
+  followers(limit: 50, orderBy: [{name: DESC}, {id: ASC}], filter: {name: {contains: "V"}}) {
+    totalCount offset
+    items {
+      code name
+      zaloOa { name appSecret }
+      recent: messages(
+        limit: 2, offset: 1, orderBy: [{created: DESC}, {id: DESC}]
+        filter: {text: {contains: "t"}}
+      ) { __typename offset limit items { code text attachments } }
+      messages(limit: 1) { items { code } }
+    }
+  }
+  officialAccounts(orderBy: [{code: ASC}]) {
+    items { code followers(limit: 3, orderBy: [{name: DESC}]) { items { name sipPassword } } }
+  }
+}
+"""
+
 OUT_OF_BOUNDS = """
 { followers(limit: 2) { items { code messages(limit: 100000) { items { code } } } } }
 """
@@ -211,6 +234,7 @@ def shaped(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
         (CONNECTION, {"after": None}),
         (OAS, None),
         (JOINED, None),
+        (NESTED_PAGE, None),
     ],
     ids=[
         "row-skip",
@@ -222,6 +246,7 @@ def shaped(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
         "keyset",
         "oas",
         "joined",
+        "nested-page",
     ],
 )
 async def test_planned_answers_equal_graphql_cores(
@@ -239,7 +264,7 @@ async def test_planned_answers_equal_graphql_cores(
     # The plan ran, relations included (no row: nothing to shape).
     missing = variables is not None and variables.get("code") == "nobody"
     assert bool(shaped) is not missing, shaped
-    if query in (NESTED, ONE, OAS, CONNECTION, JOINED) and not missing:
+    if query in (NESTED, ONE, OAS, CONNECTION, JOINED, NESTED_PAGE) and not missing:
         assert any(related for _, related in shaped), shaped
 
 

@@ -72,6 +72,35 @@ async def test_nested_page_costs_one_statement_per_level(api: Api, followers: in
     assert "JOIN" not in seen[2] and "official_accounts" in seen[2], seen
 
 
+async def test_a_root_pages_relations_are_read_in_its_statement(api: Api) -> None:
+    """On PostgreSQL a root page's to-one relations and one to-many relation (no total,
+    items of columns only) are read with its rows: one statement for W2's shape. SQLite
+    has no LATERAL: the to-many relation is a statement of its own there."""
+    db = api.backend.database
+    await oa(db, "OA1")
+    await insert(db, "followers", [{"code": f"F{i}", "zalo_oa": "OA1"} for i in range(3)])
+    await insert(
+        db,
+        "messages",
+        [
+            {"code": f"M{i}-{m}", "follower": f"F{i}", "text": f"m{m}", "direction": "in"}
+            for i in range(2)
+            for m in range(7)
+        ],
+    )
+    w2 = NESTED.replace("totalCount items", "items").replace("$limit: Int!", "$limit: Int")
+    with api.statements.counting() as seen:
+        result = await api.data(w2, {"limit": 20})
+    items = result["followers"]["items"]
+    assert [len(i["messages"]["items"]) for i in items] == [5, 5, 0]
+    assert [m["text"] for m in items[1]["messages"]["items"]] == ["m6", "m5", "m4", "m3", "m2"]
+    assert items[2]["zaloOa"] == {"name": "Shop OA1"}
+    want = 1 if api.backend.name == "postgres" else 2
+    assert len(seen) == want, seen
+    assert "JOIN official_accounts" in seen[0], seen
+    assert ("LATERAL" in seen[0]) is (want == 1), seen
+
+
 async def test_page_reads_only_selected_columns(api: Api) -> None:
     await oa(api.backend.database, "OA1")
     with api.statements.counting() as seen:
