@@ -94,7 +94,7 @@ class Bench:
         self.warmup = 1.0 if args.size == "tiny" else 2.0
         self.concurrency = [int(c) for c in args.concurrency.split(",")]
         self.workdir = Path(args.workdir or f"/tmp/zalo-bench-{args.size}").resolve()
-        self.pg_port = args.pg_port or (55433 if args.size == "full" else 55434)
+        self.pg_port = args.pg_port or (25433 if args.size == "full" else 25434)
         self.port = args.port or (18000 if args.size == "full" else 18100)
         self.pgl_port = args.postgraphile_port or (15678 if args.size == "full" else 15778)
         self.use_pgl = args.size == "full" and not args.no_postgraphile
@@ -1150,7 +1150,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="16,64", help="wrk connections, comma-separated")
     parser.add_argument("--only", help="workloads to run, e.g. W1,W4 (default: all)")
     parser.add_argument("--workdir", help="scratch folder (default /tmp/zalo-bench-SIZE)")
-    parser.add_argument("--pg-port", type=int, help="throwaway PostgreSQL port (55433 / 55434)")
+    parser.add_argument("--pg-port", type=int, help="throwaway PostgreSQL port (25433 / 25434)")
     parser.add_argument("--port", type=int, help="module port (18000 / 18100)")
     parser.add_argument("--postgraphile-port", type=int)
     parser.add_argument(

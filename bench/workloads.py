@@ -153,15 +153,15 @@ def sql_list(fields: Sequence[str]) -> str:
 
 
 SQL_COUNT = f"SELECT count(*) FROM followers WHERE {_FILTER}"
-SQL_W2_FOLLOWERS = (
-    "SELECT id, code, name, zalo_oa FROM followers "
-    "WHERE zalo_oa = $1 AND coalesce(is_deleted, 0) = 0 ORDER BY id LIMIT $2"
-)
-SQL_W2_OAS = "SELECT code, name FROM official_accounts WHERE code = ANY($1::varchar[])"
-SQL_W2_MESSAGES = (  # the module's relation page on PostgreSQL: a LATERAL page per parent
-    "SELECT m.code, m.follower, m.text FROM unnest($1::varchar[]) WITH ORDINALITY AS p(key, n) "
-    "JOIN LATERAL (SELECT id, code, follower, text FROM messages WHERE follower = p.key "
-    "ORDER BY id DESC LIMIT $2) AS m ON true ORDER BY p.n, m.id DESC"
+# The module's statement for W2 on PostgreSQL since the fourteenth round: the page with its
+# OAs joined, numbered in its order, and a LATERAL page of messages per follower.
+SQL_W2 = (
+    "SELECT p.n, p.code, p.name, p.oa_name, m.code AS m_code, m.text AS m_text FROM "
+    "(SELECT f.id, f.code, f.name, o.name AS oa_name, row_number() OVER (ORDER BY f.id) AS n "
+    "FROM followers f LEFT JOIN official_accounts o ON o.code = f.zalo_oa "
+    "WHERE f.zalo_oa = $1 AND coalesce(f.is_deleted, 0) = 0 ORDER BY f.id LIMIT $2) AS p "
+    "LEFT JOIN LATERAL (SELECT id, code, text FROM messages WHERE follower = p.code "
+    "ORDER BY id DESC LIMIT $3) AS m ON true ORDER BY p.n, m.id DESC"
 )
 
 
@@ -249,17 +249,15 @@ def w1(p: Params, fields: Sequence[str] = W1_FIELDS, key: str = "W1") -> Workloa
 
 def w2(p: Params, oa_codes: list[str]) -> Workload:
     async def floor(conn: asyncpg.Connection, oa: str) -> Any:
-        followers = await conn.fetch(SQL_W2_FOLLOWERS, oa, p.w2_limit)
-        oas = await conn.fetch(SQL_W2_OAS, list({r["zalo_oa"] for r in followers}))
-        messages = await conn.fetch(SQL_W2_MESSAGES, [r["code"] for r in followers], p.w2_messages)
-        oa_name = {r["code"]: r["name"] for r in oas}
-        by_follower: dict[str, list[tuple[str, Any]]] = {}
-        for m in messages:
-            by_follower.setdefault(m["follower"], []).append((m["code"], m["text"]))
-        return [
-            (r["code"], r["name"], oa_name.get(r["zalo_oa"]), by_follower.get(r["code"], []))
-            for r in followers
-        ]
+        rows = await conn.fetch(SQL_W2, oa, p.w2_limit, p.w2_messages)
+        followers: dict[int, tuple[str, str, Any, list[tuple[str, Any]]]] = {}
+        for r in rows:
+            follower = followers.get(r["n"])
+            if follower is None:
+                follower = followers[r["n"]] = (r["code"], r["name"], r["oa_name"], [])
+            if r["m_code"] is not None:
+                follower[3].append((r["m_code"], r["m_text"]))
+        return list(followers.values())
 
     module_q = (
         "query W2($oa: String!) { followers(filter: {zaloOaCode: {eq: $oa}},"

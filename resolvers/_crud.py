@@ -46,12 +46,16 @@ def new_code() -> str:
     return secrets.token_hex(8)
 
 
-def _columns(resource: Resource, names: Iterable[str] | None) -> list[sa.Column[Any]]:
-    """Selected columns plus what relations and cursors always need."""
+def _columns(
+    resource: Resource, names: Iterable[str] | None, relations: bool = True
+) -> list[sa.Column[Any]]:
+    """Selected columns plus what relations (unless their rows are never read through
+    them: ``relations`` false) and cursors always need."""
     if names is None:
         return [resource.table.c[f.name] for f in resource.fields]
     wanted = {"id", "code", *names}
-    wanted.update(r.local for r in resource.relations)
+    if relations:
+        wanted.update(r.local for r in resource.relations)
     return [c for c in resource.table.columns if c.key in wanted]
 
 
@@ -507,11 +511,12 @@ def _lateral_page(
 ) -> tuple[Any, list[Any]]:
     """A LATERAL page of ``resource`` for the parent whose key is ``parent_key``, its
     columns named ``prefix`` + column, and the ORDER BY that keeps its rows in order
-    outside it."""
+    outside it. A nested page's (``prefix``) rows have no relations read through them
+    (`Nested`), so their relations' keys are not selected."""
     table = resource.table
     order = q.effective_order(spec.order)
     exprs = [q.order_expression(resource, table, o.path) for o in order]
-    selected = _columns(resource, columns)
+    selected = _columns(resource, columns, relations=not prefix)
     names = {c.key for c in selected}
     carried = {
         i: e.label(f"{prefix}_o{i}")
