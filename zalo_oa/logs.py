@@ -137,8 +137,8 @@ class RequestLog:
         finally:
             elapsed = time.perf_counter() - started
             route = metrics.route_label(scope)
-            metrics.REQUESTS.labels(route, scope["method"], str(status)).inc()
-            metrics.LATENCY.labels(route).observe(elapsed)
+            metrics.REQUESTS_BY(route, scope["method"], str(status)).inc()
+            metrics.LATENCY_BY(route).observe(elapsed)
             if request_log.isEnabledFor(logging.INFO):
                 _log_request(scope, request_id, status, elapsed)
 
