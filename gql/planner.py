@@ -85,7 +85,8 @@ class Step(NamedTuple):
     coerce: Any = None  # the leaf type's coerce_output_value
     required: bool = False  # non-null field
     sub: Any = None  # ONE, JOINED: RowPlan; MANY, NESTED: PagePlan
-    # ONE: context -> DataLoader; MANY, NESTED: factory.RelationPlan; JOINED: _crud.Joined
+    # ONE: context -> DataLoader; MANY: factory.RelationPlan; JOINED: _crud.Joined;
+    # NESTED: _crud.Nested
     load: Any = None
     # COLUMN: values of exactly this type are their own output (for int, within 32 bits)
     plain: type | None = None
@@ -326,8 +327,7 @@ class PlannedExecution(StrawberryGraphQLCoreExecutionContext):
             plan: RowPlan | PagePlan | None
             nested = None
             if read is not None:
-                postgres = self.context_value.database.engine.dialect.name == "postgresql"
-                level = NEST if postgres else JOIN
+                level = NEST if self.context_value.database.postgres else JOIN
                 planned = self._page_fields(type_, details, info, level)
                 plan = None if planned is None else PagePlan(type_.name, planned[0])
                 items = [] if plan is None else [sub for _, _, sub in plan.fields if sub]
@@ -541,7 +541,7 @@ class Shaper:
             if step.kind == NESTED:
                 if groups is None:
                     raise Unplanned
-                label, spec = step.attr, step.load.spec
+                label, spec = step.attr, step.load.spec.spec
                 pages = [([r for r in g if getattr(r, label) is not None], 0) for g in groups]
                 values[step.key] = await self._page_dicts(step.sub, pages, spec.offset, spec.limit)
                 continue
@@ -785,7 +785,7 @@ def _row_plan_of(steps: list[Step]) -> RowPlan:
     # plans made per request share the function of their shape.
     shape = tuple((s.kind, s.key, s.attr, s.coerce, s.required, s.plain) for s in steps)
     joins = _merged([s.load for s in steps if s.kind == JOINED])
-    nested = next((s.load.nested for s in steps if s.kind == NESTED), None)
+    nested = next((s.load for s in steps if s.kind == NESTED), None)
     return RowPlan(tuple(steps), related, columns, _builder(shape), joins, nested)
 
 
@@ -797,13 +797,6 @@ def _nestable(step: Step) -> bool:
     no total asked for, and items of columns only."""
     plan: PagePlan = step.sub
     return all(kind != TOTAL and (sub is None or not sub.related) for kind, _, sub in plan.fields)
-
-
-class _NestedLoad(NamedTuple):
-    """A NESTED step's relation: its page bounds, and how its parents' read takes it in."""
-
-    spec: Any  # the relation's query spec
-    nested: _crud.Nested
 
 
 def _nested_step(step: Step, relation: Any) -> Step:
@@ -818,9 +811,8 @@ def _nested_step(step: Step, relation: Any) -> Step:
         for kind, key, sub in plan.fields
     )
     nested = _crud.Nested(relation, _crud.ByRepr(page.spec), page.columns)
-    load = _NestedLoad(page.spec, nested)
     label = _crud.joined_label(name, "id")
-    return step._replace(kind=NESTED, attr=label, sub=plan._replace(fields=fields), load=load)
+    return step._replace(kind=NESTED, attr=label, sub=plan._replace(fields=fields), load=nested)
 
 
 def _relabelled(plan: RowPlan, relation: str) -> RowPlan:

@@ -187,7 +187,7 @@ async def fetch_page(
     where = q.prepare_where(resource, spec, limits)
     order = tuple(q.effective_order(spec.order))
     wanted = None if columns is None else frozenset(columns)
-    stmt = _page(resource, where.shape, order, wanted, joins, nested, limits)
+    stmt = _page(resource, where.shape, order, wanted, limits, joins, nested)
     values = {**where.values, "offset": spec.offset, "limit": spec.limit}
     return await read(session, stmt, values, reused=True)
 
@@ -198,9 +198,9 @@ def _page(
     shape: q.Shape,
     order: tuple[q.Order, ...],
     columns: frozenset[str] | None,
+    limits: q.Limits,
     joins: tuple[Joined, ...] = (),
     nested: Nested | None = None,
-    limits: q.Limits | None = None,
 ) -> sa.Select[Any]:
     """The statement of `fetch_page`, built once per shape of filter, order, columns and
     relations read with the rows; the filter's values, the offset and the limit are its
@@ -227,7 +227,7 @@ def _page(
         target.table.c[relation.remote],
         parent.c[relation.local],
         nested.spec.spec,
-        limits or q.Limits(),
+        limits,
         nested.columns,
         joined_label(relation.name, ""),
     )

@@ -107,9 +107,13 @@ class Database:
         return self.readers
 
     @property
+    def postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @property
     def reads_autocommit(self) -> bool:
         """Read-only sessions run in autocommit (PostgreSQL): they hold no transaction."""
-        return self.engine.dialect.name == "postgresql"
+        return self.postgres
 
     def direct_reads(self, fallback: Callable[[], Awaitable[AsyncSession]]) -> DirectReads | None:
         """Reads of a read-only operation on one pooled connection, used directly (see
