@@ -17,10 +17,19 @@ from zalo.sandbox.seed import DEMO_OA_ID
 USER = "2512523625412515"
 
 
+async def _at_the_start_of_a_minute(fake: SandboxControl) -> None:
+    """Move the sandbox clock to one second into a minute: its rate limit counts calls in
+    fixed minute windows of that clock, so a test whose calls straddled a minute's end would
+    see its count start again (and the call it expects refused go through)."""
+    now = int((await fake.advance(0))["now_ms"]) / 1000  # the sandbox answers it as a string
+    await fake.advance(60 - now % 60 + 1)
+
+
 async def test_rate_limit_answers_32_with_headers(
     sandbox: SandboxServer, fake: SandboxControl, token: str
 ) -> None:
     await fake.knobs(rate_limit_per_minute=2)
+    await _at_the_start_of_a_minute(fake)
     async with httpx.AsyncClient(
         base_url=sandbox.openapi_base_url, headers={"access_token": token}
     ) as raw:
@@ -35,6 +44,7 @@ async def test_client_waits_out_the_window_then_gives_up_on_32(
     client: ZaloClient, fake: SandboxControl, token: str
 ) -> None:
     await fake.knobs(rate_limit_per_minute=2)
+    await _at_the_start_of_a_minute(fake)
     await client.get_oa(token)
     await client.get_oa(token)  # X-RateLimit-Remain: 0 now holds the bucket for a window
 
